@@ -1,0 +1,48 @@
+"""The one configuration of a model and its training, sampled by the search."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+FAMILIES = ("mlp", "cnn", "siamese")
+HEADS = ("learned", "digits")
+
+
+@dataclass(frozen=True)
+class Config:
+    family: str = "siamese"  # mlp | cnn | siamese
+    nb_filters: int = 32  # width of the first conv layer; doubles with each further layer
+    conv_layers: int = 2  # 1-3; each halves the 14x14 map
+    kernel_size: int = 3
+    hidden_units: int = 128
+    dropout: float = 0.2
+    batch_norm: bool = True
+    weight_sharing: bool = True  # siamese: one branch for both digits, else one per digit
+    head: str = "digits"  # learned: an MLP on both digit logits; digits: P(first <= second)
+    alpha: float = 0.5  # loss = alpha * main + (1 - alpha) / 2 * (aux_1 + aux_2)
+    lr: float = 2e-3
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+    epochs: int = 25
+    augment: bool = False  # random shifts/rotations and swaps of the two digits
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if not 1 <= self.conv_layers <= 3:
+            raise ValueError(f"conv_layers must be 1-3 (14x14 inputs), got {self.conv_layers}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

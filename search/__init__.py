@@ -1,0 +1,1 @@
+"""The hyperparameter search: search space, objective, storages and the command-line tools."""

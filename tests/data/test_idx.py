@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+
+from data import DataError, load_source, make_splits
+from data.idx import IMAGES_MAGIC, read_idx, write_idx
+
+
+def write_mnist(folder: Path, *, gz: bool, n_train: int = 60, n_test: int = 40) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    ext = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.arange(n, dtype=torch.uint8) % 10
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("layout", ["plain", "torchvision"])
+def test_reads_idx_files_in_both_layouts(tmp_path: Path, gz: bool, layout: str) -> None:
+    folder = tmp_path if layout == "plain" else tmp_path / "MNIST" / "raw"
+    write_mnist(folder, gz=gz)
+    source = load_source("mnist", tmp_path)
+    assert source.train_images.shape == (60, 14, 14)
+    assert source.test_images.shape == (40, 14, 14)
+    assert source.train_labels.tolist() == [i % 10 for i in range(60)]
+    raw = read_idx(folder / f"train-images-idx3-ubyte{'.gz' if gz else ''}", magic=IMAGES_MAGIC)
+    pooled = raw[0].float().view(14, 2, 14, 2).mean(dim=(1, 3))  # 2x2 average pooling by hand
+    assert torch.allclose(source.train_images[0], pooled)
+
+
+def test_full_mnist_test_pairs_come_from_the_test_files(tmp_path: Path) -> None:
+    write_mnist(tmp_path, gz=False)
+    source = load_source("mnist", tmp_path)
+    s = make_splits(source, seed=0, n_train=20, n_val=10, n_test=20)
+    assert s.test is not None
+    assert torch.equal(s.test.input, source.test_images[s.test.image_ids])
+
+
+def test_missing_directory_and_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        load_source("mnist", tmp_path / "nowhere")
+    with pytest.raises(DataError, match="not found"):
+        load_source("mnist", tmp_path)
+    with pytest.raises(DataError, match="needs --data-dir"):
+        load_source("mnist", None)
+
+
+def test_wrong_magic(tmp_path: Path) -> None:
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x01" + path.read_bytes()[4:])
+    with pytest.raises(DataError, match="wrong magic"):
+        load_source("mnist", tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_truncated_file(tmp_path: Path, gz: bool) -> None:
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    data = path.read_bytes()[:-100]
+    path.unlink()
+    if gz:
+        with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    with pytest.raises(DataError, match="truncated"):
+        load_source("mnist", tmp_path)
+
+
+def test_corrupt_gzip(tmp_path: Path) -> None:
+    write_mnist(tmp_path, gz=True)
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(DataError, match="cannot be read"):
+        load_source("mnist", tmp_path)
+
+
+def test_count_mismatch(tmp_path: Path) -> None:
+    write_mnist(tmp_path, gz=False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", torch.zeros(59, dtype=torch.uint8))
+    with pytest.raises(DataError, match="60 images but 59 labels"):
+        load_source("mnist", tmp_path)
