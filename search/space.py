@@ -1,0 +1,39 @@
+"""The search space: the one place where parameter names live.
+
+The search calls `suggest_config` on a live trial; the final evaluation calls it on a stored
+FrozenTrial, which replays the recorded values.
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from models import Config
+
+
+def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
+    """Map a trial to a Config. Conv parameters exist only for conv families, weight sharing
+    only for the siamese one; the epoch budget is the study's, not searched."""
+    family = trial.suggest_categorical("family", ["mlp", "cnn", "siamese"])
+    conv = family != "mlp"
+    return Config(
+        family=family,
+        nb_filters=trial.suggest_int("nb_filters", 8, 128, log=True) if conv else Config.nb_filters,
+        conv_layers=trial.suggest_int("conv_layers", 1, 3) if conv else Config.conv_layers,
+        kernel_size=trial.suggest_categorical("kernel_size", [3, 5]) if conv else 3,
+        hidden_units=trial.suggest_int("hidden_units", 16, 512, log=True),
+        dropout=trial.suggest_float("dropout", 0.0, 0.6),
+        batch_norm=trial.suggest_categorical("batch_norm", [True, False]),
+        weight_sharing=(
+            trial.suggest_categorical("weight_sharing", [True, False])
+            if family == "siamese"
+            else False
+        ),
+        head=trial.suggest_categorical("head", ["learned", "digits"]),
+        alpha=trial.suggest_float("alpha", 0.0, 1.0),
+        lr=trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+        batch_size=trial.suggest_int("batch_size", 8, 256, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
+        epochs=epochs,
+        augment=trial.suggest_categorical("augment", [True, False]),
+    )

@@ -1,0 +1,51 @@
+"""Counting, failing and retrying trials: the bookkeeping behind the shared trial total."""
+
+from __future__ import annotations
+
+import contextlib
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from search.storage import MAX_RETRY
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> FrozenTrial | None:
+    """Mark a RUNNING trial failed with `reason` and queue its parameters again.
+
+    Returns None when the trial had already finished (another process got there first).
+    """
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return None
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    frozen = storage.get_trial(trial_id)
+    retry(study, frozen)
+    return frozen
+
+
+def retry(study: optuna.Study, frozen: FrozenTrial) -> None:
+    """Queue a failed trial's parameters as a WAITING trial, as the heartbeat callback does."""
+    with contextlib.suppress(ValueError):
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, frozen)
+
+
+def fail_running(study: optuna.Study, reason: str, worker: str | None = None) -> list[int]:
+    """Fail and retry RUNNING trials (of one worker, or all); returns their numbers."""
+    numbers = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        mine = worker is None or t.user_attrs.get("worker") == worker
+        if mine and fail_and_retry(study, t._trial_id, reason) is not None:
+            numbers.append(t.number)
+    return numbers

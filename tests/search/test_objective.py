@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+
+from data import Source, make_splits
+from search.objective import Objective
+from search.space import suggest_config
+
+PARAMS = {
+    "family": "siamese",
+    "nb_filters": 8,
+    "conv_layers": 2,
+    "kernel_size": 3,
+    "hidden_units": 32,
+    "dropout": 0.1,
+    "batch_norm": True,
+    "weight_sharing": True,
+    "head": "digits",
+    "alpha": 0.5,
+    "lr": 3e-3,
+    "batch_size": 32,
+    "weight_decay": 1e-4,
+    "augment": False,
+}
+
+
+def family_params(family: str) -> dict[str, object]:
+    params = dict(PARAMS, family=family)
+    if family != "siamese":
+        params.pop("weight_sharing")
+    if family == "mlp":
+        for name in ("nb_filters", "conv_layers", "kernel_size"):
+            params.pop(name)
+    return params
+
+
+@pytest.fixture(scope="module")
+def small_objective(mnist5k: Source) -> Objective:
+    splits = make_splits(mnist5k, seed=0, n_train=200, n_val=100)
+    return Objective(splits, epochs=2, seed=0, device=torch.device("cpu"), threads=1)
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn", "siamese"])
+def test_objective_under_fixed_trial(family: str, small_objective: Objective) -> None:
+    trial = optuna.trial.FixedTrial(family_params(family), number=3)
+    value = small_objective(trial)
+    assert 0.0 <= value <= 1.0
+    attrs = trial.user_attrs
+    assert attrs["seed"] == 3 and attrs["n_params"] > 0
+    assert attrs["seconds_per_epoch"] > 0 and 0.0 <= attrs["train_accuracy"] <= 1.0
+
+
+def test_objective_refuses_test_pairs(mnist5k: Source) -> None:
+    splits = make_splits(mnist5k, seed=0, n_test=10)
+    with pytest.raises(ValueError, match="test pairs"):
+        Objective(splits, epochs=1, seed=0, device=torch.device("cpu"))
+
+
+def test_a_diverging_trial_is_pruned_with_its_reason(small_objective: Objective) -> None:
+    params = dict(family_params("mlp"), lr=1e12, batch_norm=False, head="learned")
+    trial = optuna.trial.FixedTrial(params)
+    with pytest.raises(optuna.TrialPruned, match="diverged"):
+        small_objective(trial)
+    assert "loss became" in trial.user_attrs["diverged"]
+
+
+def test_space_replays_on_a_stored_trial() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    configs = []
+    study.optimize(lambda t: configs.append(suggest_config(t, epochs=7)) or 0.0, n_trials=20)
+    for config, frozen in zip(configs, study.trials, strict=True):
+        assert suggest_config(frozen, epochs=7) == config
+    assert {c.family for c in configs} == {"mlp", "cnn", "siamese"}

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from tests.search.conftest import TINY, run_cli, run_tool
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def load(url: str, name: str) -> optuna.Study:
+    if url.endswith(".journal"):
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+        return optuna.load_study(study_name=name, storage=storage)
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def states(study: optuna.Study) -> list[TrialState]:
+    return [t.state for t in study.get_trials()]
+
+
+def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "e2e", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "best validation accuracy" in r.stdout
+    assert "optuna-dashboard sqlite:///studies/e2e.db" in r.stdout
+    assert "python -m search.final_eval --study e2e" in r.stdout
+    url = f"sqlite:///{tmp_path}/studies/e2e.db"
+    study = load(url, "e2e")
+    assert sum(s in FINISHED for s in states(study)) == 4
+    assert study.user_attrs["epochs"] == 2 and study.user_attrs["dataset"] == "mnist5k"
+
+    cli = run_tool("optuna", "trials", "--storage", url, "--study-name", "e2e", "-f", "json",
+                  cwd=tmp_path)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert len(json.loads(cli.stdout)) == 4
+
+    again = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "e2e",
+                    cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+    assert len(load(url, "e2e").trials) == 4
+
+
+def test_same_seed_reproduces_the_same_trials(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        r = run_cli("search.run", "--trials", "5", "--workers", "1", "--seed", "7",
+                    "--study", name, *TINY, cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    a, b = (load(f"sqlite:///{tmp_path}/studies/{n}.db", n).trials for n in ("a", "b"))
+    assert [t.params for t in a] == [t.params for t in b]
+    assert [t.value for t in a] == [t.value for t in b]
+    assert [t.state for t in a] == [t.state for t in b]
+
+
+def test_a_killed_run_resumes_to_exactly_the_total(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/studies/resume.db"
+    args = ["--trials", "8", "--workers", "1", "--study", "resume", "--epochs", "4",
+            "--train-pairs", "200", "--val-pairs", "100"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search.run", *args],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            study = load(url, "resume")
+        except (KeyError, Exception):
+            continue
+        s = states(study)
+        if sum(x in FINISHED for x in s) >= 2 and TrialState.RUNNING in s:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = states(load(url, "resume"))
+    assert TrialState.RUNNING in before and sum(x in FINISHED for x in before) < 8
+
+    r = run_cli("search.run", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "left RUNNING by an interrupted run" in r.stderr
+    study = load(url, "resume")
+    after = states(study)
+    assert sum(x in FINISHED for x in after) == 8
+    assert TrialState.RUNNING not in after
+    retried = [t for t in study.trials if "failed_trial" in t.system_attrs]
+    assert retried and all(t.state in FINISHED for t in retried)
+
+
+def check_parallel(url: str, tmp_path: Path, n: int) -> None:
+    r = run_cli("search.run", "--trials", str(n), "--workers", "2", "--study", "par",
+                "--storage", url, *TINY, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    study = load(url, "par")
+    trials = study.trials
+    assert sum(t.state in FINISHED for t in trials) == n
+    assert TrialState.RUNNING not in states(study)
+    assert len({t.number for t in trials}) == len(trials)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers took trials
+
+
+def test_two_workers_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    check_parallel(pg_url, tmp_path, 10)
+
+
+def test_two_workers_on_a_journal_file(tmp_path: Path) -> None:
+    check_parallel(str(tmp_path / "par.journal"), tmp_path, 10)
+
+
+def test_sqlite_is_never_shared_by_several_processes(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "2", "--workers", "2", "--storage",
+                "sqlite:///studies/x.db", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2
+    assert "one process only" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "studies").exists()
