@@ -33,6 +33,7 @@ def make_splits(
     n_val: int | None = None,
     n_test: int = 0,
 ) -> Splits:
+    # n_val = 0 is for the final evaluation, which trains on the training pairs and tests.
     """Draw disjoint pair sets: train and validation from the train pool, test from the test pool.
 
     One generator seeded with `seed` makes one randperm over the train pool (the first 2*n_train
@@ -46,7 +47,7 @@ def make_splits(
     left = (pool - 2 * n_train) // 2
     if n_val is None:
         n_val = min(left, MAX_DEFAULT_VAL_PAIRS)
-    if n_val < 1 or n_val > left:
+    if n_val < 0 or n_val > left:
         raise DataError(
             f"{n_train} training + {n_val} validation pairs need {2 * (n_train + n_val)} images; "
             f"the {source.name} train pool has {pool} (at most {pool // 2 - 1} training pairs "

@@ -237,6 +237,7 @@ def run(args, spec, storage, settings, new, workers, threads, splits, is_default
     if new:
         for name, value in settings.items():
             study.set_user_attr(name, value)
+        study.set_user_attr("data_dir", str(args.data_dir) if args.data_dir else None)
     if spec.path is not None:
         # This run owns the file: a trial still RUNNING was left by a run that was killed.
         for number in fail_running(study, "left RUNNING by an interrupted run"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,6 +142,14 @@ def open_storage(
     path = spec.path
     if path is not None:
         _prepare_parent(path, create=create)
+    with warnings.catch_warnings():
+        return _open(spec, path, heartbeat, pool_size)
+
+
+def _open(
+    spec: StorageSpec, path: Path | None, heartbeat: int, pool_size: int
+) -> optuna.storages.BaseStorage:
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     try:
         if spec.kind == "journal":
             assert path is not None

@@ -1,0 +1,101 @@
+"""The final evaluation's report: a self-contained plotly HTML page."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def learning_curves(rows: list[dict[str, Any]], variants: list[str]) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "test accuracy"))
+    for i, name in enumerate(variants):
+        runs = [r["epochs"] for r in rows if r["variant"] == name]
+        color = f"hsl({(i * 67) % 360},60%,45%)"
+        for col, key in ((1, "train_loss"), (2, "test_accuracy")):
+            epochs = [e["epoch"] for e in runs[0]]
+            values = [[run[j][key] for run in runs] for j in range(len(epochs))]
+            mean = [sum(v) / len(v) for v in values]
+            std = [
+                (sum((x - m) ** 2 for x in v) / max(1, len(v) - 1)) ** 0.5
+                for v, m in zip(values, mean, strict=True)
+            ]
+            upper = [m + s for m, s in zip(mean, std, strict=True)]
+            lower = [m - s for m, s in zip(mean, std, strict=True)]
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs + epochs[::-1],
+                    y=upper + lower[::-1],
+                    fill="toself",
+                    line={"width": 0},
+                    fillcolor=color,
+                    opacity=0.15,
+                    showlegend=False,
+                    hoverinfo="skip",
+                ),
+                row=1,
+                col=col,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs,
+                    y=mean,
+                    name=name,
+                    line={"color": color},
+                    legendgroup=name,
+                    showlegend=col == 1,
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title="Mean learning curves over rounds (band: +- 1 std)", height=450)
+    return fig
+
+
+def accuracy_plot(rows: list[dict[str, Any]], variants: list[str]) -> go.Figure:
+    fig = go.Figure()
+    for name in variants:
+        acc = [100 * r["test_accuracy"] for r in rows if r["variant"] == name]
+        fig.add_trace(go.Box(y=acc, name=name, boxpoints="all", jitter=0.4, pointpos=0))
+    fig.update_layout(
+        title="Test accuracy per variant, one point per round",
+        yaxis_title="test accuracy (%)",
+        height=450,
+        showlegend=False,
+    )
+    return fig
+
+
+def render(result: dict[str, Any]) -> str:
+    """The whole report as one HTML page with plotly.js embedded (no network needed)."""
+    variants = list(result["variants"])
+    rows = result["rounds"]
+    box = accuracy_plot(rows, variants).to_html(full_html=False, include_plotlyjs=True)
+    curves = learning_curves(rows, variants).to_html(full_html=False, include_plotlyjs=False)
+    table_rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{100 * s['test']['mean']:.2f} +- "
+        f"{100 * s['test']['std']:.2f}</td><td>[{100 * s['test']['low']:.2f}, "
+        f"{100 * s['test']['high']:.2f}]</td><td>{100 * s['train']['mean']:.2f}</td></tr>"
+        for name, s in result["summary"].items()
+    )
+    config_rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in result["config"].items()
+    )
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Final evaluation: {html.escape(result["study"])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:left}}</style>
+</head><body>
+<h1>Final evaluation of study {html.escape(result["study"])}, trial #{result["trial"]}</h1>
+<p>{result["rounds_requested"]} rounds, seed {result["seed"]}; each round draws new training and
+test pairs and a new initialization. Test accuracy in %.</p>
+<table><tr><th>variant</th><th>test mean +- std</th><th>95% interval</th><th>train mean</th></tr>
+{table_rows}</table>
+{box}
+{curves}
+<h2>Selected configuration</h2><table>{config_rows}</table>
+</body></html>
+"""

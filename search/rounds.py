@@ -1,0 +1,78 @@
+"""One round of the final evaluation: a fresh data draw and initialization, trained and tested.
+
+Runs in pool processes; each loads the source once (initializer) and is single-threaded
+unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from data import Source, load_source, make_splits
+from models import Config, resolve_device, train
+
+TEST_PAIRS = 1000
+
+_source: Source | None = None
+_threads: int = 1
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """A seed for round r of an evaluation with `seed`: independent streams per (seed, r)."""
+    return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Job:
+    variant: str
+    config: Config
+    round: int
+    seed: int
+    train_pairs: int
+    device: str
+
+
+def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
+    global _source, _threads
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
+    _source = load_source(dataset, Path(data_dir) if data_dir else None)
+    _threads = threads
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    assert _source is not None, "init_pool was not called"
+    splits = make_splits(
+        _source, seed=job.seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS
+    )
+    assert splits.test is not None
+    start = time.perf_counter()
+    result = train(
+        job.config,
+        splits.train,
+        {"test": splits.test},  # the final evaluation is the only reader of the test pairs
+        mean=splits.mean,
+        std=splits.std,
+        seed=job.seed,
+        device=resolve_device(job.device),
+        threads=_threads,
+    )
+    return {
+        "variant": job.variant,
+        "round": job.round,
+        "seed": job.seed,
+        "train_accuracy": result.train_accuracy,
+        "test_accuracy": result.history[-1].accuracy["test"],
+        "seconds": time.perf_counter() - start,
+        "epochs": [
+            {"epoch": h.epoch, "train_loss": h.train_loss, "test_accuracy": h.accuracy["test"]}
+            for h in result.history
+        ],
+        "torch_threads": torch.get_num_threads(),
+    }

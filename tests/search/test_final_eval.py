@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.search.conftest import TINY, run_cli
+
+ROUNDS = ["--rounds", "3", "--workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few-trial study made by the real CLI; each test copies it."""
+    root = tmp_path_factory.mktemp("study")
+    r = run_cli("search.run", "--trials", "3", "--workers", "1", "--study", "tiny", *TINY,
+                "--pruner", "none", cwd=root)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+def copy_study(src: Path, dst: Path) -> Path:
+    (dst / "studies").mkdir()
+    (dst / "studies" / "tiny.db").write_bytes((src / "studies" / "tiny.db").read_bytes())
+    return dst
+
+
+def test_final_eval_writes_report_json_and_attaches_to_the_study(
+    tiny_study: Path, tmp_path: Path
+) -> None:
+    cwd = copy_study(tiny_study, tmp_path)
+    r = run_cli("search.final_eval", "--study", "tiny", *ROUNDS, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    assert "test acc %" in r.stdout and "selected" in r.stdout and "mlp baseline" in r.stdout
+
+    result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
+    selected = [row for row in result["rounds"] if row["variant"] == "selected"]
+    assert len(selected) == 3
+    assert len(set(result["round_seeds"])) == 3
+    assert {row["seed"] for row in selected} == set(result["round_seeds"])
+    for row in result["rounds"]:
+        assert 0.0 <= row["train_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
+        assert len(row["epochs"]) == 2  # the study's epoch budget
+    assert len(result["variants"]) >= 3
+    page = (cwd / "studies" / "tiny" / "final_eval.html").read_text()
+    assert "plotly" in page.lower() and "Test accuracy per variant" in page
+    assert "Mean learning curves" in page
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
+    assert study.user_attrs["final_eval"]["selected"]["rounds"] == 3
+    artifacts = list((cwd / "studies" / "artifacts").iterdir())
+    assert len(artifacts) == 2
+
+
+def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_path: Path) -> None:
+    results = []
+    for i, seed in enumerate(["5", "5", "6"]):
+        (tmp_path / str(i)).mkdir()
+        cwd = copy_study(tiny_study, tmp_path / str(i))
+        r = run_cli("search.final_eval", "--study", "tiny", "--rounds", "2", "--no-ablation",
+                    "--seed", seed, cwd=cwd)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        results.append(json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text()))
+    a, b, c = results
+
+    def numbers(result: dict) -> list[tuple[int, float, float]]:
+        return sorted(
+            (r["round"], r["test_accuracy"], r["train_accuracy"]) for r in result["rounds"]
+        )
+
+    assert numbers(a) == numbers(b)
+    assert a["round_seeds"] == b["round_seeds"]
+    assert set(a["round_seeds"]).isdisjoint(c["round_seeds"])
+    assert len(a["variants"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--study", "nope", "--storage", "sqlite:///studies/tiny.db"], "no study 'nope'"),
+        (["--study", "absent"], "no study 'absent' under studies/"),
+        (["--study", "tiny", "--trial", "99"], "trial 99 does not exist"),
+    ],
+)
+def test_bad_requests_end_in_one_line_and_write_nothing(
+    tiny_study: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    cwd = copy_study(tiny_study, tmp_path)
+    before = sorted(p.name for p in (cwd / "studies").iterdir())
+    r = run_cli("search.final_eval", *args, cwd=cwd)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in (cwd / "studies").iterdir()) == before
+
+
+def test_a_study_without_completed_trials(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    url = f"sqlite:///{tmp_path}/studies/empty.db"
+    study = optuna.create_study(study_name="empty", storage=url, direction="maximize")
+    study.set_user_attr("epochs", 2)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    r = run_cli("search.final_eval", "--study", "empty", cwd=tmp_path)
+    assert r.returncode == 2 and "no completed trial" in r.stderr
+    assert not (tmp_path / "studies" / "empty").exists()
+
+
+def test_a_study_from_another_program(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    url = f"sqlite:///{tmp_path}/studies/other.db"
+    study = optuna.create_study(study_name="other", storage=url, direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    study.set_user_attr("epochs", 2)
+    r = run_cli("search.final_eval", "--study", "other", cwd=tmp_path)
+    assert r.returncode == 2 and "does not fit this search space" in r.stderr
+    assert "Traceback" not in r.stderr
