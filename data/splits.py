@@ -46,7 +46,7 @@ def make_splits(
         raise DataError(f"training pairs must be at least 1, got {n_train}")
     left = (pool - 2 * n_train) // 2
     if n_val is None:
-        n_val = min(left, MAX_DEFAULT_VAL_PAIRS)
+        n_val = max(1, min(left, MAX_DEFAULT_VAL_PAIRS))  # at least one, or the error below
     if n_val < 0 or n_val > left:
         raise DataError(
             f"{n_train} training + {n_val} validation pairs need {2 * (n_train + n_val)} images; "

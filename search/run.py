@@ -35,7 +35,7 @@ CORES = os.cpu_count() or 1
 # process, so the default is one single-threaded worker per core.
 DEFAULT_WORKERS = CORES
 MAX_WORKERS = 4 * CORES
-DEFAULT_EPOCHS = 30
+DEFAULT_EPOCHS = 40
 STUDY_SETTINGS = ("dataset", "seed", "epochs", "train_pairs", "val_pairs")
 NEW_STUDY_DEFAULTS = {
     "dataset": "mnist5k",
@@ -194,6 +194,7 @@ def study_settings(
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.workers > MAX_WORKERS:
         fail(PROG, f"--workers {args.workers} is more than 4 per core ({MAX_WORKERS}); ask fewer")
     if args.dataset == "mnist" and args.data_dir is None:

@@ -31,6 +31,7 @@ from search.storage import SlotLock, StorageSpec, open_storage
 from search.strategies import make_pruner, make_sampler
 from search.trials import TAKEN, count, retry
 
+MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
 STORAGE_RETRIES = 12  # with 5 s between tries: a minute to ride out a database restart
 
 
@@ -129,6 +130,7 @@ def run_trials(
     """Run trials until the study has `target` taken; returns why it stopped:
     "done", "timeout" or "stopped"."""
     me = worker_id()
+    errors = 0
     while True:
         if objective.stop.is_set():
             return "stopped"
@@ -154,6 +156,9 @@ def run_trials(
             partial(finish_trial, study, trial, value, state, reason),
             f"saving trial {trial.number}",
         )
+        errors = errors + 1 if reason is not None and state == TrialState.FAIL else 0
+        if errors >= MAX_CONSECUTIVE_ERRORS and not objective.stop.is_set():
+            raise UsageError(f"{errors} trials in a row failed, the last with {reason}; stopping")
         if isinstance(frozen, FrozenTrial):
             if reason is not None and "stopped" in reason:
                 retry(study, frozen)  # an interrupted configuration is run again later
