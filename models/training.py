@@ -116,7 +116,8 @@ def train(
             model.train()
             total = torch.zeros((), device=device)
             perm = torch.randperm(n, generator=order).to(device)
-            batches = range(0, n, config.batch_size)
+            # A last batch of one pair is dropped: batch norm cannot train on a single sample.
+            batches = [b for b in range(0, n, config.batch_size) if n - b >= 2]
             for first in batches:
                 idx = perm[first : first + config.batch_size]
                 x, classes, target = train_data.x[idx], train_data.classes[idx], None

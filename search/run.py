@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import signal
@@ -123,14 +124,20 @@ def build_parser() -> Parser:
     p.add_argument(
         "--workers",
         type=positive_int,
-        default=DEFAULT_WORKERS,
-        help=f"worker processes on this machine (default: {DEFAULT_WORKERS}, one per core)",
+        default=None,
+        help=f"worker processes on this machine (default: {DEFAULT_WORKERS}, one per core; "
+        "1 on SQLite)",
     )
     p.add_argument(
         "--threads",
         type=positive_int,
         default=None,
         help="torch threads per worker (default: cores / workers)",
+    )
+    p.add_argument(
+        "--create-only",
+        action="store_true",
+        help="create (or check) the study and exit: the one-shot step before workers start",
     )
     p.add_argument(
         "--heartbeat",
@@ -142,26 +149,30 @@ def build_parser() -> Parser:
     return p  # fmt: skip
 
 
-def resolve_storage(args: object, workers: int) -> tuple[StorageSpec, int, bool]:
-    """The storage, the number of workers it allows, and whether it is the default."""
+def resolve_storage(
+    args: argparse.Namespace, workers: int
+) -> tuple[StorageSpec, int, bool, str | None]:
+    """The storage, the number of workers it allows, whether it is the default, and a note
+    to print once the run starts."""
     storage_flag = args.storage
     if storage_flag is None:
         spec, _ = default_storage(args.study, workers=workers)
         if not spec.shared and workers > 1:
-            print(
+            note = (
                 f"{spec.path} is SQLite, which one process only may write: running 1 worker "
-                "(use --storage FILE.journal or PostgreSQL for several)",
-                file=sys.stderr,
+                "(use --storage FILE.journal or PostgreSQL for several)"
             )
-            workers = 1
-        return spec, workers, True
+            return spec, 1, True, note
+        return spec, workers, True, None
     spec = parse_storage_flag(storage_flag)
+    if not spec.shared and workers > 1 and args.workers is None:
+        return spec, 1, False, f"{storage_flag} is SQLite: running 1 worker, not {workers}"
     if not spec.shared and workers > 1:
         raise UsageError(
             f"--storage {storage_flag} is SQLite, which one process only may write; "
             f"use --workers 1, a journal file (studies/NAME.journal) or PostgreSQL for {workers}"
         )
-    return spec, workers, False
+    return spec, workers, False, None
 
 
 def study_settings(
@@ -195,13 +206,14 @@ def study_settings(
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.workers > MAX_WORKERS:
+    workers = args.workers or DEFAULT_WORKERS
+    if workers > MAX_WORKERS:
         fail(PROG, f"--workers {args.workers} is more than 4 per core ({MAX_WORKERS}); ask fewer")
     if args.dataset == "mnist" and args.data_dir is None:
         fail(PROG, "--dataset mnist needs --data-dir, the folder of the MNIST IDX files")
     try:
         resolve_device(args.device)
-        spec, workers, is_default = resolve_storage(args, args.workers)
+        spec, workers, is_default, note = resolve_storage(args, workers)
         threads = args.threads or max(1, CORES // workers)
         # Open what exists already; a new file is created only once the data is known good.
         storage = None
@@ -219,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         settings["val_pairs"] = len(splits.val)
         if storage is None:
             storage = open_storage(spec, heartbeat=args.heartbeat, pool_size=2)
+        if note:
+            print(note, file=sys.stderr)
         with owner_lock(spec):
             return run(args, spec, storage, settings, new, workers, threads, splits, is_default)
     except (UsageError, DataError, ValueError) as e:
@@ -249,6 +263,9 @@ def run(args, spec, storage, settings, new, workers, threads, splits, is_default
             )
     finished = count(study, FINISHED)
     start = time.time()
+    if args.create_only:
+        print(f"study {args.study!r} is ready in {spec.url} ({finished} finished trials)")
+        return 0
     if finished >= args.trials:
         print(
             f"study {args.study!r} already has {finished} finished trials "

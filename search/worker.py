@@ -29,10 +29,11 @@ from search.errors import UsageError
 from search.objective import Objective, WorkerStopped
 from search.storage import SlotLock, StorageSpec, open_storage
 from search.strategies import make_pruner, make_sampler
-from search.trials import TAKEN, count, retry
+from search.trials import FINISHED, TAKEN, count, retry
 
 MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
-STORAGE_RETRIES = 12  # with 5 s between tries: a minute to ride out a database restart
+STORAGE_RETRIES = 12
+WAIT = "wait"  # with 5 s between tries: a minute to ride out a database restart
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ def run_trials(
         trial = with_storage_retries(lambda: take_trial(study, lock, target), "taking a trial")
         if trial is None:
             return "done"
+        if trial == WAIT:
+            time.sleep(1.0)
+            continue
         assert isinstance(trial, optuna.Trial)
         trial.set_user_attr("worker", me)
         value, state, reason = None, TrialState.COMPLETE, None
@@ -166,8 +170,12 @@ def run_trials(
                 on_trial(frozen)
 
 
-def take_trial(study: optuna.Study, lock: SlotLock, target: int) -> optuna.Trial | None:
-    """Fail stale trials, then, under the slot lock, ask for a trial if the total allows."""
+def take_trial(study: optuna.Study, lock: SlotLock, target: int) -> optuna.Trial | str | None:
+    """Fail stale trials, then, under the slot lock, ask for a trial if the total allows.
+
+    None: the total is reached. WAIT: the running trials would reach it, but one of them may
+    belong to a dead worker; once the heartbeat fails it, its retry is taken here.
+    """
     if is_heartbeat_enabled(study._storage):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -175,8 +183,10 @@ def take_trial(study: optuna.Study, lock: SlotLock, target: int) -> optuna.Trial
     with lock, warnings.catch_warnings():
         # Optuna warns that heartbeats belong to Study.optimize; this loop beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        if count(study, TAKEN) >= target:
+        if count(study, FINISHED) >= target:
             return None
+        if count(study, TAKEN) >= target:
+            return WAIT
         return study.ask()
 
 

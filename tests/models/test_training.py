@@ -88,3 +88,9 @@ def test_device_resolution() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_a_last_batch_of_one_pair_does_not_break_batch_norm(splits: Splits) -> None:
+    # 1000 training pairs in batches of 9 leave one pair over.
+    config = Config(family="cnn", nb_filters=4, batch_size=9, batch_norm=True, epochs=1)
+    assert len(fit(config, splits).history) == 1

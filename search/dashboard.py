@@ -1,0 +1,67 @@
+"""python -m search.dashboard: open a study in optuna-dashboard, found by its name.
+
+Equivalent to the `optuna-dashboard STORAGE --artifact-dir studies/artifacts` line that
+search.run prints; this finds the storage under studies/ for you.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+
+from search.cli import Parser, fail, positive_int
+from search.errors import UsageError
+from search.storage import find_storage, open_storage
+from search.summary import ARTIFACT_DIR, dashboard_command
+
+PROG = "search.dashboard"
+
+
+def build_parser() -> Parser:
+    p = Parser(prog=PROG, description=__doc__)
+    p.add_argument("--study", default="digit-pairs", help="study name (default: digit-pairs)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="storage URL (default: studies/STUDY.db or studies/STUDY.journal)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for other machines (default: 127.0.0.1)",
+    )
+    p.add_argument("--port", type=positive_int, default=8080, help="port (default: 8080)")
+    return p  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        spec = find_storage(args.study, args.storage)
+        storage = open_storage(spec, create=False)
+        try:
+            optuna.load_study(study_name=args.study, storage=storage)
+        except KeyError:
+            raise UsageError(f"no study {args.study!r} in {spec.url}") from None
+    except UsageError as e:
+        fail(PROG, e)
+    from optuna_dashboard import run_server
+
+    ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"study {args.study!r}: http://{args.host}:{args.port}/dashboard")
+    print(f"(the same as: {dashboard_command(spec)} --host {args.host} --port {args.port})")
+    try:
+        run_server(storage, host=args.host, port=args.port,
+                   artifact_store=FileSystemArtifactStore(str(ARTIFACT_DIR)))  # fmt: skip
+    except OSError as e:
+        fail(PROG, f"cannot listen on {args.host}:{args.port} ({e.strerror}); try another --port")
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

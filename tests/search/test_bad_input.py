@@ -1,0 +1,185 @@
+"""Every user mistake: one clear line on stderr, a non-zero exit, nothing created or changed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from data.idx import write_idx
+from tests.data.test_idx import write_mnist
+from tests.search.conftest import TINY, run_cli
+
+
+def files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+CLOSED = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+RUN_CASES = {
+    "trials zero": (["--trials", "0"], "--trials"),
+    "trials negative": (["--trials", "-3"], "positive integer"),
+    "trials not a number": (["--trials", "many"], "'many'"),
+    "epochs zero": (["--epochs", "0"], "--epochs"),
+    "workers zero": (["--workers", "0"], "--workers"),
+    "workers too many": (["--workers", "1000"], "ask fewer"),
+    "unknown sampler": (["--sampler", "grid"], "--sampler"),
+    "unknown pruner": (["--pruner", "asha"], "--pruner"),
+    "unknown dataset": (["--dataset", "cifar"], "--dataset"),
+    "unknown device": (["--device", "tpu"], "--device"),
+    "malformed url": (["--storage", "postgresql://"], "name the database"),
+    "unknown scheme": (["--storage", "mysql://root@localhost/x"], "unknown scheme"),
+    "not a storage": (["--storage", "results.txt"], "not a storage"),
+    "postgres closed port": (["--storage", CLOSED], "Connection refused"),
+    "postgres wrong database": (
+        ["--storage", "postgresql+psycopg://postgres@127.0.0.1:5432/no_such_db"],
+        'database "no_such_db" does not exist',
+    ),
+    "postgres wrong user": (
+        ["--storage", "postgresql+psycopg://nobody@127.0.0.1:5432/test"],
+        'role "nobody" does not exist',
+    ),
+    "sqlite dir cannot be created": (["--storage", "sqlite:////proc/none/x.db"], "cannot create"),
+    "sqlite on several processes": (
+        ["--workers", "2", "--storage", "sqlite:///studies/x.db"],
+        "one process only",
+    ),
+    "mnist without data dir": (["--dataset", "mnist"], "needs --data-dir"),
+    "mnist missing dir": (["--dataset", "mnist", "--data-dir", "nowhere"], "does not exist"),
+    "too many pairs": (["--train-pairs", "1500"], "ask for fewer"),
+}
+
+
+@pytest.mark.parametrize("case", RUN_CASES, ids=list(RUN_CASES))
+def test_search_run_bad_input(case: str, tmp_path: Path) -> None:
+    args, needle = RUN_CASES[case]
+    r = run_cli("search.run", "--trials", "2", *args, cwd=tmp_path)
+    assert_one_line_error(r, needle)
+    assert files(tmp_path) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--device", "cuda", cwd=tmp_path)
+    assert_one_line_error(r, "no CUDA device")
+    assert files(tmp_path) == []
+
+
+def corrupt_wrong_magic(d: Path) -> None:
+    p = d / "train-images-idx3-ubyte"
+    p.write_bytes(b"\x00\x00\x08\x02" + p.read_bytes()[4:])
+
+
+def corrupt_truncate(d: Path) -> None:
+    p = d / "t10k-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-7])
+
+
+def corrupt_counts(d: Path) -> None:
+    write_idx(d / "t10k-labels-idx1-ubyte", torch.zeros(3, dtype=torch.uint8))
+
+
+def corrupt_missing(d: Path) -> None:
+    (d / "train-labels-idx1-ubyte").unlink()
+
+
+DATA_CASES = {
+    "wrong magic": (corrupt_wrong_magic, "wrong magic"),
+    "truncated": (corrupt_truncate, "truncated"),
+    "count mismatch": (corrupt_counts, "40 images but 3 labels"),
+    "missing file": (corrupt_missing, "not found"),
+}
+
+
+@pytest.mark.parametrize("case", DATA_CASES, ids=list(DATA_CASES))
+def test_bad_mnist_files(case: str, tmp_path: Path) -> None:
+    data = tmp_path / "mnist"
+    write_mnist(data, gz=False)
+    corrupt, needle = DATA_CASES[case]
+    corrupt(data)
+    before = files(tmp_path)
+    r = run_cli("search.run", "--dataset", "mnist", "--data-dir", str(data), cwd=tmp_path)
+    assert_one_line_error(r, needle)
+    assert files(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--rounds", "0"], "--rounds"), (["--workers", "0"], "--workers"),
+     (["--trial", "x"], "--trial")],
+)  # fmt: skip
+def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> None:
+    r = run_cli("search.final_eval", *args, cwd=tmp_path)
+    assert_one_line_error(r, needle)
+    assert files(tmp_path) == []
+
+
+def test_a_nan_trial_is_pruned_with_its_reason_and_the_search_goes_on(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "nan", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    url = f"sqlite:///{tmp_path}/studies/nan.db"
+    study = optuna.load_study(study_name="nan", storage=url)
+    params = dict(study.trials[0].params, lr=1e12, batch_norm=False, head="learned")
+    study.enqueue_trial(params)
+    r = run_cli("search.run", "--trials", "3", "--workers", "1", "--study", "nan", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    trials = optuna.load_study(study_name="nan", storage=url).trials
+    bad = trials[1]
+    assert bad.params["lr"] == 1e12
+    assert bad.state == TrialState.PRUNED and "loss became" in bad.user_attrs["diverged"]
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3
+
+
+def interrupt(args: list[str], cwd: Path, ready: str) -> subprocess.CompletedProcess[str]:
+    """Start a command, wait until its output says `ready`, then press Ctrl-C (SIGINT)."""
+    p = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout is not None
+    seen = ""
+    while ready not in seen:
+        line = p.stdout.readline()
+        assert line, f"ended before {ready!r}: {p.stderr.read() if p.stderr else ''}"
+        seen += line
+    time.sleep(2.0)  # into the first trial or round
+    start = time.time()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert time.time() - start < 30, "did not stop promptly"
+    return subprocess.CompletedProcess(p.args, p.returncode, seen + out, err)
+
+
+def test_ctrl_c_during_search_leaves_no_trial_running(tmp_path: Path) -> None:
+    r = interrupt(["search.run", "--trials", "50", "--workers", "1", "--study", "c",
+                   "--epochs", "50"], tmp_path, "trials finished")  # fmt: skip
+    assert r.returncode == 130, r.stderr
+    assert "re-run the same command to resume" in r.stderr and "Traceback" not in r.stderr
+    study = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path}/studies/c.db")
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def test_ctrl_c_during_final_eval_writes_nothing(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "f", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    before = files(tmp_path)
+    r = interrupt(["search.final_eval", "--study", "f", "--rounds", "50"], tmp_path, "variant(s)")
+    assert r.returncode == 130, r.stderr
+    assert "nothing was written" in r.stderr and "Traceback" not in r.stderr
+    assert files(tmp_path) == before

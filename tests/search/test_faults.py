@@ -1,0 +1,100 @@
+"""Real worker processes against the real PostgreSQL server, with faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+from optuna.trial import TrialState
+
+from tests.search.workers import (
+    FINISHED,
+    check_exact,
+    running_trial_of,
+    start,
+    study,
+    wait_for,
+)
+
+SMALL = ["--train-pairs", "300", "--val-pairs", "100", "--heartbeat", "1"]
+
+
+def create(url: str, name: str, cwd: Path, epochs: int, trials: int) -> list[str]:
+    args = ["--study", name, "--storage", url, "--trials", str(trials), "--workers", "1", *SMALL]
+    p = start([*args, "--epochs", str(epochs), "--create-only"], cwd)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    return args
+
+
+def test_four_workers_reach_exactly_the_total(pg_url: str, tmp_path: Path) -> None:
+    args = create(pg_url, "four", tmp_path, epochs=2, trials=12)
+    procs = [start(args, tmp_path) for _ in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    trials = check_exact(pg_url, "four", 12)
+    assert len({t.user_attrs["worker"] for t in trials}) >= 3
+
+
+def test_kill_9_twice_trials_are_retried_and_nothing_is_lost(pg_url: str, tmp_path: Path) -> None:
+    args = create(pg_url, "kill", tmp_path, epochs=8, trials=10)
+    procs = {p.pid: p for p in (start(args, tmp_path) for _ in range(3))}
+    killed_trials = []
+    for _ in range(2):
+        found = wait_for(lambda: running_trial_of(pg_url, "kill", set(procs)))
+        number, pid = found  # type: ignore[misc]
+        os.kill(pid, signal.SIGKILL)
+        procs.pop(pid).wait()
+        killed_trials.append(number)
+        new = start(args, tmp_path)  # as an orchestrator would restart the container
+        procs[new.pid] = new
+    for p in procs.values():
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    trials = check_exact(pg_url, "kill", 10)
+    by_number = {t.number: t for t in trials}
+    for number in killed_trials:
+        assert by_number[number].state == TrialState.FAIL
+        retries = [t for t in trials if Retry.retried_trial_number(t) == number]
+        assert retries and any(t.state in FINISHED for t in retries)
+        assert retries[0].params == by_number[number].params
+
+
+def test_sigterm_ends_the_current_trial_cleanly(pg_url: str, tmp_path: Path) -> None:
+    args = create(pg_url, "term", tmp_path, epochs=200, trials=3)
+    p = start(args, tmp_path)
+    number, _ = wait_for(lambda: running_trial_of(pg_url, "term", {p.pid}))  # type: ignore[misc]
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    trials = study(pg_url, "term").get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    stopped = trials[number]
+    assert stopped.state == TrialState.FAIL and "stopped" in stopped.user_attrs["fail_reason"]
+    assert [t.state for t in trials if t.number > number] == [TrialState.WAITING]
+
+
+def test_a_database_restart_loses_nothing(pg_url: str, tmp_path: Path) -> None:
+    args = create(pg_url, "restart", tmp_path, epochs=6, trials=8)
+    procs = [start(args, tmp_path) for _ in range(2)]
+    wait_for(lambda: sum(t.state in FINISHED for t in study(pg_url, "restart").get_trials()) >= 1)
+    version = os.listdir("/etc/postgresql")[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        timeout=60,
+    )
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        # Each worker either rode out the restart or said in one line what to do.
+        assert p.returncode == 0 or "re-run the same command" in err, err
+        assert "Traceback" not in err
+    rerun = start(args, tmp_path)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    check_exact(pg_url, "restart", 8)

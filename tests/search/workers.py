@@ -1,0 +1,61 @@
+"""Helpers for tests that run real worker processes against PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 120, step: float = 0.2) -> object:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            found = condition()
+        except Exception:
+            found = None
+        if found:
+            return found
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def running_trial_of(url: str, name: str, pids: set[int]) -> tuple[int, int] | None:
+    """(trial number, pid) of a RUNNING trial owned by one of `pids`."""
+    for t in study(url, name).get_trials(states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker", "")
+        pid = int(worker.rsplit(":", 1)[1]) if ":" in worker else -1
+        if pid in pids:
+            return t.number, pid
+    return None
+
+
+def check_exact(url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
+    trials = study(url, name).get_trials()
+    assert sum(t.state in FINISHED for t in trials) == n
+    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
+    assert len({t.number for t in trials}) == len(trials)
+    return trials
