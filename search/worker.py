@@ -107,9 +107,10 @@ def with_storage_retries(action: Callable[[], object], what: str) -> object:
     for attempt in range(STORAGE_RETRIES):
         try:
             return action()
-        except sqlalchemy.exc.OperationalError as e:
+        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError) as e:
             if attempt == STORAGE_RETRIES - 1:
-                detail = str(getattr(e, "orig", e)).strip().splitlines()[0]
+                cause = e.__cause__ or e
+                detail = str(getattr(cause, "orig", cause)).strip().splitlines()[0]
                 raise UsageError(
                     f"lost the study storage while {what} ({detail}); "
                     "re-run the same command to resume"

@@ -49,5 +49,7 @@ def pg_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL is not running on 127.0.0.1:5432 ({e}); .ci/run starts it")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    # A new connection: a test may have restarted the server meanwhile.
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=30) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
