@@ -223,6 +223,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.workers > 4 * CORES:
+        fail(PROG, f"--workers {args.workers} is more than 4 per core ({4 * CORES}); ask fewer")
     try:
         resolve_device(args.device)
         spec = find_storage(args.study, args.storage)
