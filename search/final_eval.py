@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import platform
-import signal
 import sys
 import time
 from dataclasses import replace
@@ -22,9 +20,9 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from data import DataError
+from data import DataError, load_source
 from models import DEVICES, Config, resolve_device
-from search.cli import Parser, fail, non_negative_int, positive_int, table
+from search.cli import CORES, Parser, check_workers, fail, non_negative_int, positive_int, table
 from search.errors import UsageError
 from search.rounds import TEST_PAIRS, Job, init_pool, round_seed, run_job
 from search.space import suggest_config
@@ -33,7 +31,6 @@ from search.storage import STUDIES_DIR, find_storage, open_storage
 from search.summary import ARTIFACT_DIR
 
 PROG = "search.final_eval"
-CORES = os.cpu_count() or 1
 SELECTED = "selected"
 
 
@@ -223,8 +220,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.workers > 4 * CORES:
-        fail(PROG, f"--workers {args.workers} is more than 4 per core ({4 * CORES}); ask fewer")
+    check_workers(PROG, args.workers)
     try:
         resolve_device(args.device)
         spec = find_storage(args.study, args.storage)
@@ -249,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, c in configs.items()
         ]
         # Check the data once here: a bad --data-dir ends in one line before any work starts.
-        init_pool(dataset, data_dir, 1)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        load_source(dataset, Path(data_dir) if data_dir else None)
         val = 100 * (trial.value or 0)
         print(
             f"study {args.study!r}, trial #{trial.number} (validation {val:.2f} %): "

@@ -20,7 +20,15 @@ from tqdm import tqdm
 
 from data import DATASETS, DataError, load_source, make_splits
 from models import DEVICES, resolve_device
-from search.cli import Parser, fail, non_negative_int, positive_float, positive_int
+from search.cli import (
+    CORES,
+    Parser,
+    check_workers,
+    fail,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from search.errors import UsageError
 from search.objective import Objective
 from search.storage import SlotLock, StorageSpec, default_storage, open_storage, owner_lock
@@ -28,14 +36,18 @@ from search.storage import parse_storage as parse_storage_flag
 from search.strategies import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.summary import summary
 from search.trials import FINISHED, count, fail_running
-from search.worker import WorkerSettings, install_stop_handlers, run_trials, worker_main
+from search.worker import (
+    WorkerSettings,
+    install_stop_handlers,
+    run_trials,
+    worker_id,
+    worker_main,
+)
 
 PROG = "search.run"
-CORES = os.cpu_count() or 1
 # Measured on 2 cores: two 1-thread processes give up to 1.8x the throughput of one 2-thread
 # process, so the default is one single-threaded worker per core.
 DEFAULT_WORKERS = CORES
-MAX_WORKERS = 4 * CORES
 DEFAULT_EPOCHS = 40
 STUDY_SETTINGS = ("dataset", "seed", "epochs", "train_pairs", "val_pairs")
 NEW_STUDY_DEFAULTS = {
@@ -207,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     workers = args.workers or DEFAULT_WORKERS
-    if workers > MAX_WORKERS:
-        fail(PROG, f"--workers {args.workers} is more than 4 per core ({MAX_WORKERS}); ask fewer")
+    check_workers(PROG, workers)
     if args.dataset == "mnist" and args.data_dir is None:
         fail(PROG, "--dataset mnist needs --data-dir, the folder of the MNIST IDX files")
     try:
@@ -375,7 +386,7 @@ def run_workers(study: optuna.Study, base: WorkerSettings, workers: int, stop) -
             for p in procs:
                 if p.exitcode not in (None, 0) and p.pid not in reported and p.pid is not None:
                     reported.add(p.pid)
-                    worker = f"{os.uname().nodename}:{p.pid}"
+                    worker = worker_id(p.pid)
                     lost = fail_running(study, f"worker {worker} died", worker=worker)
                     if lost:
                         print(

@@ -57,8 +57,9 @@ class WorkerSettings:
     parallel: bool = False
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """How a trial names the process that runs it: host:pid (this process by default)."""
+    return f"{socket.gethostname()}:{pid if pid is not None else os.getpid()}"
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
