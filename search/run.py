@@ -31,6 +31,7 @@ from search.cli import (
 )
 from search.errors import UsageError
 from search.objective import Objective
+from search.space import baselines
 from search.storage import SlotLock, StorageSpec, default_storage, open_storage, owner_lock
 from search.storage import parse_storage as parse_storage_flag
 from search.strategies import PRUNERS, SAMPLERS, make_pruner, make_sampler
@@ -152,6 +153,12 @@ def build_parser() -> Parser:
         help="create (or check) the study and exit: the one-shot step before workers start",
     )
     p.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="do not queue Config's default configuration of each family as a new study's "
+        "first trials (queued by default)",
+    )
+    p.add_argument(
         "--heartbeat",
         type=positive_int,
         default=20,
@@ -264,6 +271,9 @@ def run(args, spec, storage, settings, new, workers, threads, splits, is_default
         for name, value in settings.items():
             study.set_user_attr(name, value)
         study.set_user_attr("data_dir", str(args.data_dir) if args.data_dir else None)
+        if not args.no_baselines:
+            for params in baselines():
+                study.enqueue_trial(params, user_attrs={"baseline": True})
     if spec.path is not None:
         # This run owns the file: a trial still RUNNING was left by a run that was killed.
         for number in fail_running(study, "left RUNNING by an interrupted run"):

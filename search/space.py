@@ -1,14 +1,14 @@
 """The search space: the one place where parameter names live.
 
 The search calls `suggest_config` on a live trial; the final evaluation calls it on a stored
-FrozenTrial, which replays the recorded values.
+FrozenTrial, which replays the recorded values. Parameter names are Config's field names.
 """
 
 from __future__ import annotations
 
 import optuna
 
-from models import Config
+from models import FAMILIES, Config
 
 
 def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
@@ -16,9 +16,12 @@ def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
     only for the siamese one; the epoch budget is the study's, not searched."""
     family = trial.suggest_categorical("family", ["mlp", "cnn", "siamese"])
     conv = family != "mlp"
+    # nb_filters stops at 64 and batch_size starts at 16: wider nets and smaller batches cost
+    # 2-3x the time per epoch for no measured gain in validation accuracy (32 filters reached
+    # the same 0.99 as 76 at 0.47 s vs 1.25 s per epoch).
     return Config(
         family=family,
-        nb_filters=trial.suggest_int("nb_filters", 8, 128, log=True) if conv else Config.nb_filters,
+        nb_filters=trial.suggest_int("nb_filters", 8, 64, log=True) if conv else Config.nb_filters,
         conv_layers=trial.suggest_int("conv_layers", 1, 3) if conv else Config.conv_layers,
         kernel_size=trial.suggest_categorical("kernel_size", [3, 5]) if conv else 3,
         hidden_units=trial.suggest_int("hidden_units", 16, 512, log=True),
@@ -32,8 +35,23 @@ def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
         head=trial.suggest_categorical("head", ["learned", "digits"]),
         alpha=trial.suggest_float("alpha", 0.0, 1.0),
         lr=trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-        batch_size=trial.suggest_int("batch_size", 8, 256, log=True),
+        batch_size=trial.suggest_int("batch_size", 16, 256, log=True),
         weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
         epochs=epochs,
         augment=trial.suggest_categorical("augment", [True, False]),
     )
+
+
+def baseline_params(family: str) -> dict[str, object]:
+    """Config's defaults for `family`, as the parameters `suggest_config` would record.
+
+    A new study queues one such trial per family, so the sampler meets every family at a sound
+    setting before it narrows down, whatever its first random draws were.
+    """
+    trial = optuna.trial.FixedTrial(Config(family=family).to_dict())
+    suggest_config(trial, epochs=1)
+    return dict(trial.params)
+
+
+def baselines() -> list[dict[str, object]]:
+    return [baseline_params(family) for family in FAMILIES]

@@ -131,8 +131,8 @@ def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> N
 
 
 def test_a_nan_trial_is_pruned_with_its_reason_and_the_search_goes_on(tmp_path: Path) -> None:
-    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "nan", *TINY,
-                cwd=tmp_path)  # fmt: skip
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "nan",
+                "--no-baselines", *TINY, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     url = f"sqlite:///{tmp_path}/studies/nan.db"
     study = optuna.load_study(study_name="nan", storage=url)

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from data import Source, make_splits
+from models import Config
 from search.objective import Objective
-from search.space import suggest_config
+from search.space import baseline_params, suggest_config
 
 PARAMS = {
     "family": "siamese",
@@ -73,3 +74,11 @@ def test_space_replays_on_a_stored_trial() -> None:
     for config, frozen in zip(configs, study.trials, strict=True):
         assert suggest_config(frozen, epochs=7) == config
     assert {c.family for c in configs} == {"mlp", "cnn", "siamese"}
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn", "siamese"])
+def test_baselines_replay_to_the_family_defaults(family: str) -> None:
+    params = baseline_params(family)
+    assert params["family"] == family
+    expected = Config(family=family, epochs=7, weight_sharing=family == "siamese")
+    assert suggest_config(optuna.trial.FixedTrial(params), epochs=7) == expected

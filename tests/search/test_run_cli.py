@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search.space import baselines
 from tests.search.conftest import TINY, run_cli, run_tool
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -38,6 +39,9 @@ def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
     study = load(url, "e2e")
     assert sum(s in FINISHED for s in states(study)) == 4
     assert study.user_attrs["epochs"] == 2 and study.user_attrs["dataset"] == "mnist5k"
+    first = study.trials[:3]  # a new study starts from each family's default configuration
+    assert [t.params for t in first] == baselines()
+    assert all(t.user_attrs["baseline"] for t in first)
 
     cli = run_tool("optuna", "trials", "--storage", url, "--study-name", "e2e", "-f", "json",
                   cwd=tmp_path)  # fmt: skip
