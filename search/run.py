@@ -381,11 +381,14 @@ def run_workers(study: optuna.Study, base: WorkerSettings, workers: int, stop) -
         p.start()
 
     def forward(signum: int, frame: object) -> None:
+        # A terminal's Ctrl-C reaches every worker; a signal sent to this process alone
+        # (kill, a supervisor) must reach them too.
         stop.set()
         for p in procs:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGTERM)
 
+    signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     reported: set[int] = set()
     with tqdm(total=base.trials, initial=count(study, FINISHED), unit="trial") as bar:

@@ -174,6 +174,17 @@ def test_ctrl_c_during_search_leaves_no_trial_running(tmp_path: Path) -> None:
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 
+def test_a_signal_to_the_parent_alone_stops_its_workers(tmp_path: Path) -> None:
+    # As `kill -INT PID` or a supervisor does: only the parent gets the signal.
+    r = interrupt(["search.run", "--trials", "50", "--workers", "2", "--study", "w",
+                   "--epochs", "50"], tmp_path, "trials finished")  # fmt: skip
+    assert r.returncode == 130, r.stderr
+    assert "re-run the same command to resume" in r.stderr and "Traceback" not in r.stderr
+    journal = optuna.storages.journal.JournalFileBackend(str(tmp_path / "studies/w.journal"))
+    study = optuna.load_study(study_name="w", storage=optuna.storages.JournalStorage(journal))
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
 def test_ctrl_c_during_final_eval_writes_nothing(tmp_path: Path) -> None:
     r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "f", *TINY,
                 cwd=tmp_path)  # fmt: skip
