@@ -10,7 +10,7 @@ sampler + storage. Medians over the trials.
 TPE's cost grows with the study's history; --history copies the finished trials of an existing
 study (e.g. a finished 200-trial search) into every study first, to measure the late-search cost.
 
-    python benchmarks/overhead.py [--trials 6] [--epochs 40] [--history studies/digit-pairs.journal]
+    python benchmarks/overhead.py [--trials 6] [--epochs 20] [--history studies/digit-pairs.journal]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def history(source: str | None, study: str) -> list[optuna.trial.FrozenTrial]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--trials", type=int, default=6, help="timed trials per storage (default: 6)")
-    p.add_argument("--epochs", type=int, default=40, help="epochs (default: 40, the search's)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default: 20, the search's)")
     p.add_argument("--history", default=None, help="storage whose finished trials seed each study")
     p.add_argument("--history-study", default="digit-pairs", help="its study name")
     p.add_argument("--seed", type=int, default=0)

@@ -4,7 +4,7 @@ Two real searches (`python -m search.run`, one worker each, so each is reproduci
 seed) run side by side, one thread each; the only difference is --pruner. Epoch counts and
 accuracies do not depend on timing, so running them at the same time is fair.
 
-    python benchmarks/pruning.py [--trials 100] [--epochs 40] [--seed 0] [--pruner median]
+    python benchmarks/pruning.py [--trials 100] [--epochs 20] [--seed 0] [--pruner median]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def facts(folder: Path, pruner: str) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--trials", type=int, default=100, help="trials per search (default: 100)")
-    p.add_argument("--epochs", type=int, default=40, help="epochs (default: 40, the search's)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default: 20, the search's)")
     p.add_argument("--seed", type=int, default=0, help="sampler and study seed (default: 0)")
     p.add_argument("--pruner", default="median", help="the pruner compared with none")
     args = p.parse_args()

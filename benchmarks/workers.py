@@ -36,7 +36,6 @@ PARAMS = {  # a mid-size siamese configuration
     "lr": 3e-3,
     "batch_size": 64,
     "weight_decay": 1e-4,
-    "augment": True,
 }
 
 

@@ -49,7 +49,7 @@ PROG = "search.run"
 # Measured on 2 cores: two 1-thread processes give up to 1.8x the throughput of one 2-thread
 # process, so the default is one single-threaded worker per core.
 DEFAULT_WORKERS = CORES
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 20
 STUDY_SETTINGS = ("dataset", "seed", "epochs", "train_pairs", "val_pairs")
 NEW_STUDY_DEFAULTS = {
     "dataset": "mnist5k",

@@ -23,7 +23,6 @@ PARAMS = {
     "lr": 3e-3,
     "batch_size": 32,
     "weight_decay": 1e-4,
-    "augment": False,
 }
 
 
@@ -80,5 +79,5 @@ def test_space_replays_on_a_stored_trial() -> None:
 def test_baselines_replay_to_the_family_defaults(family: str) -> None:
     params = baseline_params(family)
     assert params["family"] == family
-    expected = Config(family=family, epochs=7, weight_sharing=family == "siamese")
+    expected = Config(family=family, epochs=7, weight_sharing=family == "siamese", augment=True)
     assert suggest_config(optuna.trial.FixedTrial(params), epochs=7) == expected
