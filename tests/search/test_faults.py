@@ -24,7 +24,7 @@ SMALL = ["--train-pairs", "300", "--val-pairs", "100", "--heartbeat", "1"]
 
 def create(url: str, name: str, cwd: Path, epochs: int, trials: int) -> list[str]:
     args = ["--study", name, "--storage", url, "--trials", str(trials), "--workers", "1", *SMALL]
-    p = start([*args, "--epochs", str(epochs), "--create-only"], cwd)
+    p = start([*args, "--epochs", str(epochs), "--create-only", "--no-baselines"], cwd)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     return args
@@ -45,7 +45,8 @@ def test_kill_9_twice_trials_are_retried_and_nothing_is_lost(pg_url: str, tmp_pa
     procs = {p.pid: p for p in (start(args, tmp_path) for _ in range(3))}
     killed_trials = []
     for _ in range(2):
-        found = wait_for(lambda: running_trial_of(pg_url, "kill", set(procs)))
+        # killed in the middle of training, when the trial has all its parameters
+        found = wait_for(lambda: running_trial_of(pg_url, "kill", set(procs), training=True))
         number, pid = found  # type: ignore[misc]
         os.kill(pid, signal.SIGKILL)
         procs.pop(pid).wait()

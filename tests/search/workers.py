@@ -43,9 +43,14 @@ def wait_for(condition: Callable[[], object], timeout: float = 120, step: float 
     raise AssertionError("condition not met in time")
 
 
-def running_trial_of(url: str, name: str, pids: set[int]) -> tuple[int, int] | None:
-    """(trial number, pid) of a RUNNING trial owned by one of `pids`."""
+def running_trial_of(
+    url: str, name: str, pids: set[int], *, training: bool = False
+) -> tuple[int, int] | None:
+    """(trial number, pid) of a RUNNING trial owned by one of `pids`; with `training`, only one
+    that has reported an epoch (so every parameter is sampled)."""
     for t in study(url, name).get_trials(states=(TrialState.RUNNING,)):
+        if training and not t.intermediate_values:
+            continue
         worker = t.user_attrs.get("worker", "")
         pid = int(worker.rsplit(":", 1)[1]) if ":" in worker else -1
         if pid in pids:
