@@ -20,6 +20,10 @@ import optuna
 from optuna.trial import TrialState
 
 
+def storage_url(folder: Path, pruner: str) -> str:
+    return f"sqlite:///{folder / pruner}.db"
+
+
 def launch(args: argparse.Namespace, pruner: str, folder: Path) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
@@ -28,7 +32,7 @@ def launch(args: argparse.Namespace, pruner: str, folder: Path) -> subprocess.Po
         "--study",
         pruner,
         "--storage",
-        f"sqlite:///{folder / pruner}.db",
+        storage_url(folder, pruner),
         "--trials",
         str(args.trials),
         "--epochs",
@@ -42,12 +46,12 @@ def launch(args: argparse.Namespace, pruner: str, folder: Path) -> subprocess.Po
         "--threads",
         "1",
     ]
-    log = (folder / f"{pruner}.log").open("wb")
-    return subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    with (folder / f"{pruner}.log").open("wb") as log:  # the child keeps its own copy
+        return subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
 
 
 def facts(folder: Path, pruner: str) -> dict[str, float]:
-    study = optuna.load_study(study_name=pruner, storage=f"sqlite:///{folder / pruner}.db")
+    study = optuna.load_study(study_name=pruner, storage=storage_url(folder, pruner))
     trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     return {
         "trials": len(trials),

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import optuna
 
+from search.storage import open_storage, parse_storage
+
 PARAMS = {  # a mid-size siamese configuration
     "family": "siamese",
     "nb_filters": 32,
@@ -65,14 +67,8 @@ def run(args: argparse.Namespace, workers: int, threads: int, folder: Path) -> f
     subprocess.run(
         [*base, "--workers", "1", "--create-only"], cwd=folder, check=True, capture_output=True
     )
-    if storage.endswith(".journal"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        st: object = JournalStorage(JournalFileBackend(storage))
-    else:
-        st = storage
-    study = optuna.load_study(study_name=name, storage=st)  # type: ignore[arg-type]
+    st = open_storage(parse_storage(storage), create=False)
+    study = optuna.load_study(study_name=name, storage=st)
     for _ in range(args.trials):
         study.enqueue_trial(PARAMS)
     start = time.perf_counter()

@@ -19,7 +19,7 @@ AUGMENT = True
 def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
     """Map a trial to a Config. Conv parameters exist only for conv families, weight sharing
     only for the siamese one; the epoch budget is the study's, not searched."""
-    family = trial.suggest_categorical("family", ["mlp", "cnn", "siamese"])
+    family = trial.suggest_categorical("family", list(FAMILIES))
     conv = family != "mlp"
     # nb_filters stops at 64 and batch_size starts at 16: wider nets and smaller batches cost
     # 2-3x the time per epoch for no measured gain in validation accuracy (32 filters reached
