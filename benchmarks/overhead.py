@@ -2,10 +2,12 @@
 of the trial's time, for the default storages and PostgreSQL.
 
 Each storage gets a study; trials are taken by the real worker loop (search.worker.run_trials
-with the default TPE sampler and median pruner), one trial at a time, alternating between the
-storages. A trial's overhead is its wall time in the loop minus its training time (the epochs'
-own measured seconds), so model construction counts as overhead too: an upper bound on
-sampler + storage. Medians over the trials.
+with the default TPE sampler and pruner), one trial at a time, alternating between the
+storages. Every method of the study's storage, sampler and pruner, and the slot lock, is timed
+where the worker calls it (outermost calls on the worker's thread only, so a sampler reading the
+storage is counted once and the heartbeat thread is left out): that sum is the search's cost.
+A trial's time is its wall time in the loop. The table also gives the rest that is not
+training (model construction, moving data, the final train-accuracy pass). Medians over trials.
 
 TPE's cost grows with the study's history; --history copies the finished trials of an existing
 study (e.g. a finished 200-trial search) into every study first, to measure the late-search cost.
@@ -16,11 +18,15 @@ study (e.g. a finished 200-trial search) into every study first, to measure the 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import optuna
 import psycopg
@@ -30,10 +36,66 @@ from data import load_source, make_splits
 from models import resolve_device
 from search.objective import Objective
 from search.storage import SlotLock, StorageSpec, find_storage, open_storage, parse_storage
-from search.strategies import make_pruner, make_sampler
+from search.strategies import DEFAULT_PRUNER, make_pruner, make_sampler
 from search.worker import run_trials
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Every storage method, the heartbeat ones (fail_stale_trials) included.
+STORAGE_METHODS = [n for n in dir(optuna.storages.BaseStorage) if not n.startswith("_")] + [
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+    "get_heartbeat_interval",
+    "get_failed_trial_callback",
+]
+SAMPLER_METHODS = [n for n in dir(optuna.samplers.BaseSampler) if not n.startswith("_")]
+
+
+class Clock:
+    """Sums the time spent in wrapped calls, counting only the outermost call on one thread."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.depth = 0
+        self.seconds = 0.0
+        self.by_call: Counter[str] = Counter()  # over the whole run, outermost calls
+
+    def wrap(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != self.thread:
+                return fn(*args, **kwargs)
+            self.depth += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    elapsed = time.perf_counter() - start
+                    self.seconds += elapsed
+                    self.by_call[name] += elapsed
+
+        return timed
+
+    def instrument(self, obj: object, names: list[str]) -> None:
+        """Time these methods of this one object (its class and isinstance checks unchanged)."""
+        for name in names:
+            if hasattr(obj, name):
+                setattr(obj, name, self.wrap(getattr(obj, name), name))
+
+
+class TimedSlotLock(SlotLock):
+    """The real slot lock; taking and releasing it counts as the search's cost."""
+
+    def __init__(self, spec: StorageSpec, study: str, clock: Clock) -> None:
+        super().__init__(spec, study)
+        self.clock = clock
+
+    def __enter__(self) -> None:
+        self.clock.wrap(super().__enter__, "slot lock")()
+
+    def __exit__(self, *exc: object) -> None:
+        self.clock.wrap(super().__exit__, "slot lock")(*exc)
 
 
 def history(source: str | None, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -74,7 +136,7 @@ def main() -> None:
                 "sqlite (default, 1 worker)": parse_storage(f"sqlite:///{tmp}/bench.db"),
                 "postgresql": parse_storage(f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"),
             }
-            shares = measure(args, specs, past, objective)
+            rows, clocks = measure(args, specs, past, objective)
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
@@ -82,12 +144,26 @@ def main() -> None:
         f"{args.trials} trials per storage, {args.epochs} epochs, 1 thread, "
         f"{len(past)} trials of history; medians"
     )
-    print(f"{'storage':>28}  {'trial s':>7}  {'overhead s':>10}  {'share':>6}")
-    for name, rows in shares.items():
-        wall = statistics.median(r[0] for r in rows)
-        over = statistics.median(r[1] for r in rows)
-        share = statistics.median(r[1] / r[0] for r in rows)
-        print(f"{name:>28}  {wall:>7.2f}  {over:>10.3f}  {share:>6.1%}")
+    print(
+        f"{'storage':>28}  {'trial s':>7}  {'search s':>8}  {'share':>6}  {'other s':>7}"
+        f"  {'all trials':>10}"
+    )
+    for name, measured in rows.items():
+        wall = statistics.median(r[0] for r in measured)
+        search = statistics.median(r[1] for r in measured)
+        share = statistics.median(r[1] / r[0] for r in measured)
+        other = statistics.median(r[2] for r in measured)
+        total = sum(r[1] for r in measured) / sum(r[0] for r in measured)
+        print(
+            f"{name:>28}  {wall:>7.2f}  {search:>8.3f}  {share:>6.1%}  {other:>7.3f}"
+            f"  {total:>10.1%}"
+        )
+    print("search = sampler + pruner + storage + slot lock; other = not training, not search;")
+    print("share = median over trials of search / trial; all trials = their sums' ratio")
+    print("largest search costs, mean seconds per trial:")
+    for name, clock in clocks.items():
+        top = ", ".join(f"{call} {s / args.trials:.3f}" for call, s in clock.by_call.most_common(4))
+        print(f"{name:>28}  {top}")
     print("target: share <= 3%")
 
 
@@ -96,7 +172,8 @@ def measure(
     specs: dict[str, StorageSpec],
     past: list[optuna.trial.FrozenTrial],
     objective: Objective,
-) -> dict[str, list[tuple[float, float]]]:
+) -> tuple[dict[str, list[tuple[float, float, float]]], dict[str, Clock]]:
+    """Per storage and trial: (trial wall s, search s, other s); and each storage's clock."""
     studies = {}
     for name, spec in specs.items():
         study = optuna.create_study(
@@ -104,20 +181,25 @@ def measure(
             storage=open_storage(spec),
             direction="maximize",
             sampler=make_sampler("tpe", seed=args.seed, parallel=True),
-            pruner=make_pruner("median", epochs=args.epochs),
+            pruner=make_pruner(DEFAULT_PRUNER, epochs=args.epochs),
         )
         study.add_trials(past)
-        studies[name] = (study, SlotLock(spec, "bench"))
-    shares: dict[str, list[tuple[float, float]]] = {name: [] for name in specs}
+        clock = Clock()
+        clock.instrument(study._storage, STORAGE_METHODS)
+        clock.instrument(study.sampler, SAMPLER_METHODS)
+        clock.instrument(study.pruner, ["prune"])
+        studies[name] = (study, TimedSlotLock(spec, "bench", clock), clock)
+    rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in specs}
     for i in range(args.trials):
-        for name, (study, lock) in studies.items():  # alternating: A, B, C, A, B, C, ...
+        for name, (study, lock, clock) in studies.items():  # alternating: A, B, C, A, B, C, ...
+            clock.seconds = 0.0
             start = time.perf_counter()
             run_trials(study, objective, target=len(past) + i + 1, lock=lock, deadline=None)
-            wall = time.perf_counter() - start
+            wall, search = time.perf_counter() - start, clock.seconds
             last = study.get_trials(deepcopy=False)[-1]
             training = last.user_attrs["seconds_per_epoch"] * len(last.intermediate_values)
-            shares[name].append((wall, wall - training))
-    return shares
+            rows[name].append((wall, search, wall - training - search))
+    return rows, {name: clock for name, (_, _, clock) in studies.items()}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search.strategies import DEFAULT_PRUNER
+
 
 def storage_url(folder: Path, pruner: str) -> str:
     return f"sqlite:///{folder / pruner}.db"
@@ -67,7 +69,9 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=100, help="trials per search (default: 100)")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default: 20, the search's)")
     p.add_argument("--seed", type=int, default=0, help="sampler and study seed (default: 0)")
-    p.add_argument("--pruner", default="median", help="the pruner compared with none")
+    p.add_argument(
+        "--pruner", default=DEFAULT_PRUNER, help=f"compared with none (default: {DEFAULT_PRUNER})"
+    )
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

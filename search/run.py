@@ -34,7 +34,7 @@ from search.objective import Objective
 from search.space import baselines
 from search.storage import SlotLock, StorageSpec, default_storage, open_storage, owner_lock
 from search.storage import parse_storage as parse_storage_flag
-from search.strategies import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.strategies import DEFAULT_PRUNER, PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.summary import summary
 from search.trials import FINISHED, count, fail_running
 from search.worker import (
@@ -46,8 +46,8 @@ from search.worker import (
 )
 
 PROG = "search.run"
-# Measured on 2 cores: two 1-thread processes give up to 1.8x the throughput of one 2-thread
-# process, so the default is one single-threaded worker per core.
+# Measured on 2 cores (benchmarks/workers.py): two 1-thread processes finish 1.18x the trials
+# per minute of one 2-thread process, so the default is one single-threaded worker per core.
 DEFAULT_WORKERS = CORES
 DEFAULT_EPOCHS = 20
 STUDY_SETTINGS = ("dataset", "seed", "epochs", "train_pairs", "val_pairs")
@@ -83,8 +83,9 @@ def build_parser() -> Parser:
     p.add_argument(
         "--pruner",
         choices=PRUNERS,
-        default="median",
-        help="median (warm-up 15%% of the epochs), hyperband or none (default: median)",
+        default=DEFAULT_PRUNER,
+        help="percentile (keeps the top 25%% at each epoch), median, hyperband or none; "
+        "the first two keep every trial for a warm-up of 15%% of the epochs (default: percentile)",
     )
     p.add_argument(
         "--seed",

@@ -7,7 +7,8 @@ import warnings
 import optuna
 
 SAMPLERS = ("tpe", "random", "qmc", "gp")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("percentile", "median", "hyperband", "none")
+DEFAULT_PRUNER = "percentile"
 
 
 def make_sampler(name: str, *, seed: int, parallel: bool) -> optuna.samplers.BaseSampler:
@@ -29,10 +30,16 @@ def make_sampler(name: str, *, seed: int, parallel: bool) -> optuna.samplers.Bas
 
 
 def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
+    # Warm-up ~15% of the epochs: measured to keep the best configuration in 99 of 100
+    # replays where no warm-up lost it in 23 of 100.
+    warmup = max(1, round(0.15 * epochs))
+    if name == "percentile":
+        # After the warm-up, a trial goes on only while it is in the top quarter of the
+        # completed trials at that epoch. benchmarks/pruning.py (100 trials, 10 epochs, seed 0):
+        # 35% of the epochs of no pruning, best validation 98.80 vs 99.00; the median pruner
+        # trained 57%, Hyperband 60%.
+        return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=warmup)
     if name == "median":
-        # Warm-up ~15% of the epochs: measured to keep the best configuration in 99 of 100
-        # replays where no warm-up lost it in 23 of 100.
-        warmup = max(1, round(0.15 * epochs))
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
