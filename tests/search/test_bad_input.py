@@ -149,8 +149,11 @@ def test_a_nan_trial_is_pruned_with_its_reason_and_the_search_goes_on(tmp_path: 
 
 def interrupt(args: list[str], cwd: Path, ready: str) -> subprocess.CompletedProcess[str]:
     """Start a command, wait until its output says `ready`, then press Ctrl-C (SIGINT)."""
+    # As in a terminal: SIGINT at its default even where this run inherited it ignored (a job
+    # started in the background by a non-interactive shell), so Python raises KeyboardInterrupt.
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     p = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+                         stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)  # fmt: skip
     assert p.stdout is not None
     seen = ""
     while ready not in seen:
