@@ -85,7 +85,7 @@ def build_parser() -> Parser:
         choices=PRUNERS,
         default=DEFAULT_PRUNER,
         help="percentile (keeps the top 25%% at each epoch), median, hyperband or none; "
-        "the first two keep every trial for a warm-up of 15%% of the epochs (default: percentile)",
+        "the first two keep every trial for a warm-up of 15%% of the epochs (default: %(default)s)",
     )
     p.add_argument(
         "--seed",
