@@ -46,7 +46,7 @@ from search.worker import (
 )
 
 PROG = "search.run"
-# Measured on 2 cores (benchmarks/workers.py): two 1-thread processes finish 1.18x the trials
+# Measured on 2 cores (benchmarks/workers.py): two 1-thread processes finish 1.18-1.19x the trials
 # per minute of one 2-thread process, so the default is one single-threaded worker per core.
 DEFAULT_WORKERS = CORES
 DEFAULT_EPOCHS = 20
