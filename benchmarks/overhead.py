@@ -30,6 +30,7 @@ from typing import Any
 
 import optuna
 import psycopg
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from data import load_source, make_splits
@@ -40,12 +41,12 @@ from search.strategies import DEFAULT_PRUNER, make_pruner, make_sampler
 from search.worker import run_trials
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-# Every storage method, the heartbeat ones (fail_stale_trials) included.
-STORAGE_METHODS = [n for n in dir(optuna.storages.BaseStorage) if not n.startswith("_")] + [
-    "record_heartbeat",
-    "_get_stale_trial_ids",
-    "get_heartbeat_interval",
-    "get_failed_trial_callback",
+# Every storage method, the heartbeat ones (fail_stale_trials calls _get_stale_trial_ids) included.
+STORAGE_METHODS = [
+    n
+    for base in (optuna.storages.BaseStorage, BaseHeartbeat)
+    for n in dir(base)
+    if not n.startswith("__") and n != "_abc_impl"
 ]
 SAMPLER_METHODS = [n for n in dir(optuna.samplers.BaseSampler) if not n.startswith("_")]
 

@@ -70,7 +70,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=20, help="epochs (default: 20, the search's)")
     p.add_argument("--seed", type=int, default=0, help="sampler and study seed (default: 0)")
     p.add_argument(
-        "--pruner", default=DEFAULT_PRUNER, help=f"compared with none (default: {DEFAULT_PRUNER})"
+        "--pruner", default=DEFAULT_PRUNER, help="compared with none (default: %(default)s)"
     )
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
