@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ from search.errors import UsageError
 STUDIES_DIR = Path("studies")
 JOURNAL_SUFFIXES = (".journal", ".log")
 MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
+# Errors of two processes creating the same new schema at once (SQLite, PostgreSQL): the loser
+# finds a table or the version row already there. Opening again then finds the schema complete.
+SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
+SCHEMA_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -164,17 +169,31 @@ def _open(
             }
         else:
             engine_kwargs = {"connect_args": {"timeout": 60}}
-        return RDBStorage(
-            spec.url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat,
-            # A live worker beats every `heartbeat` seconds from its own thread, however slow
-            # its epochs; only a worker silent for three beats is taken for dead.
-            grace_period=3 * heartbeat,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
-        )
+        return _rdb_storage(spec.url, engine_kwargs, heartbeat)
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
         raise storage_error(spec, e) from None
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, object], heartbeat: int) -> RDBStorage:
+    attempt = 1
+    while True:
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat,
+                # A live worker beats every `heartbeat` seconds from its own thread, however slow
+                # its epochs; only a worker silent for three beats is taken for dead.
+                grace_period=3 * heartbeat,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY
+                ),
+            )
+        except sqlalchemy.exc.DatabaseError as e:
+            if attempt == SCHEMA_ATTEMPTS or not any(m in str(e) for m in SCHEMA_RACE):
+                raise
+            time.sleep(0.1 * attempt)  # another process is creating the schema
+            attempt += 1
 
 
 @contextlib.contextmanager

@@ -70,20 +70,22 @@ def test_a_killed_run_resumes_to_exactly_the_total(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/studies/resume.db"
     args = ["--trials", "8", "--workers", "1", "--study", "resume", "--epochs", "4",
             "--train-pairs", "200", "--val-pairs", "100"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search.run", *args],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    with open(tmp_path / "first.log", "w") as log:  # the run polled here like a dashboard would
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "search.run", *args],
+            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     deadline = time.time() + 120
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         time.sleep(0.3)
         try:
             study = load(url, "resume")
-        except (KeyError, Exception):
+        except Exception:  # not created yet
             continue
         s = states(study)
         if sum(x in FINISHED for x in s) >= 2 and TrialState.RUNNING in s:
             break
+    assert proc.poll() is None, (tmp_path / "first.log").read_text()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = states(load(url, "resume"))

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -64,3 +65,16 @@ def check_exact(url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
     assert len({t.number for t in trials}) == len(trials)
     return trials
+
+
+def open_in_rounds(urls: list[str], barrier: Any, results: Any) -> None:
+    """Process body: open each storage in turn, in step with the other processes."""
+    from search.storage import open_storage, parse_storage
+
+    for url in urls:
+        barrier.wait(timeout=60)
+        try:
+            open_storage(parse_storage(url), heartbeat=5)
+            results.put((url, "ok"))
+        except Exception as e:  # the test reports what went wrong
+            results.put((url, f"{type(e).__name__}: {e}"))
