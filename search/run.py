@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -38,9 +39,11 @@ from search.strategies import DEFAULT_PRUNER, PRUNERS, SAMPLERS, make_pruner, ma
 from search.summary import summary
 from search.trials import FINISHED, count, fail_running
 from search.worker import (
+    STORAGE_ERRORS,
     WorkerSettings,
     install_stop_handlers,
     run_trials,
+    with_storage_retries,
     worker_id,
     worker_main,
 )
@@ -325,8 +328,14 @@ def run(args, spec, storage, settings, new, workers, threads, splits, is_default
             parallel=True,
         )
         why = run_workers(study, base, workers, stop)
-    print(summary(study, spec, elapsed=time.time() - start, default_storage=is_default))
-    finished = count(study, FINISHED)
+    elapsed = time.time() - start
+    print(
+        with_storage_retries(
+            lambda: summary(study, spec, elapsed=elapsed, default_storage=is_default),
+            "reading the results",
+        )
+    )
+    finished = with_storage_retries(lambda: count(study, FINISHED), "reading the results")
     if why == "stopped":
         print(
             f"interrupted with {finished} of {args.trials} trials finished; "
@@ -356,21 +365,26 @@ def run_inline(args, study, spec, splits, seed, epochs, threads, stop, deadline)
         stop=stop,
     )
     with tqdm(total=args.trials, initial=count(study, FINISHED), unit="trial") as bar:
-
-        def on_trial(frozen: optuna.trial.FrozenTrial) -> None:
-            bar.n = count(study, FINISHED)
-            if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
-                bar.set_postfix(best=f"{study.best_value:.4f}")
-            bar.refresh()
-
         return run_trials(
             study,
             objective,
             target=args.trials,
             lock=SlotLock(spec, args.study),
             deadline=deadline,
-            on_trial=on_trial,
+            on_trial=lambda frozen: show_progress(bar, study, best=True),
         )
+
+
+def show_progress(bar: tqdm, study: optuna.Study, *, best: bool = False) -> None:
+    """Redraw the bar from the study. While the storage cannot be read (a database restart) the
+    bar stays as it is: the trials' own storage calls retry, and say so if they give up."""
+    try:
+        bar.n = min(count(study, FINISHED), bar.total)
+        if best and count(study, (optuna.trial.TrialState.COMPLETE,)):
+            bar.set_postfix(best=f"{study.best_value:.4f}")
+    except STORAGE_ERRORS:
+        return
+    bar.refresh()
 
 
 def run_workers(study: optuna.Study, base: WorkerSettings, workers: int, stop) -> str:
@@ -395,13 +409,15 @@ def run_workers(study: optuna.Study, base: WorkerSettings, workers: int, stop) -
     with tqdm(total=base.trials, initial=count(study, FINISHED), unit="trial") as bar:
         while any(p.is_alive() for p in procs):
             time.sleep(1.0)
-            bar.n = min(count(study, FINISHED), base.trials)
-            bar.refresh()
+            show_progress(bar, study)
             for p in procs:
                 if p.exitcode not in (None, 0) and p.pid not in reported and p.pid is not None:
                     reported.add(p.pid)
                     worker = worker_id(p.pid)
-                    lost = fail_running(study, f"worker {worker} died", worker=worker)
+                    lost = with_storage_retries(
+                        partial(fail_running, study, f"worker {worker} died", worker=worker),
+                        f"failing the trials of worker {worker}",
+                    )
                     if lost:
                         print(
                             f"worker {p.pid} died (exit {p.exitcode}); trial(s) {lost} "
@@ -415,8 +431,7 @@ def run_workers(study: optuna.Study, base: WorkerSettings, workers: int, stop) -
                         )
                         new.start()
                         procs.append(new)
-        bar.n = min(count(study, FINISHED), base.trials)
-        bar.refresh()
+        show_progress(bar, study)
     if stop.is_set():
         return "stopped"
     if base.deadline is not None and time.time() >= base.deadline:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import sqlalchemy
@@ -31,9 +32,12 @@ from search.storage import SlotLock, StorageSpec, open_storage
 from search.strategies import make_pruner, make_sampler
 from search.trials import FINISHED, TAKEN, retry
 
+T = TypeVar("T")
 MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
 STORAGE_RETRIES = 12
 WAIT = "wait"  # with 5 s between tries: a minute to ride out a database restart
+# What a storage raises while its database is down or restarting.
+STORAGE_ERRORS = (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError)
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,11 @@ class Heartbeat:
             self.thread.join()
 
 
-def with_storage_retries(action: Callable[[], object], what: str) -> object:
+def with_storage_retries(action: Callable[[], T], what: str) -> T:
     for attempt in range(STORAGE_RETRIES):
         try:
             return action()
-        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError) as e:
+        except STORAGE_ERRORS as e:
             if attempt == STORAGE_RETRIES - 1:
                 cause = e.__cause__ or e
                 detail = str(getattr(cause, "orig", cause)).strip().splitlines()[0]

@@ -7,9 +7,17 @@ import signal
 import subprocess
 from pathlib import Path
 
+import optuna
+import psycopg
+import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
+from tqdm import tqdm
 
+from search.run import show_progress
+from search.storage import open_storage, parse_storage
+from search.worker import STORAGE_ERRORS
+from tests.search.conftest import PG_ADMIN
 from tests.search.workers import (
     FINISHED,
     check_exact,
@@ -99,3 +107,22 @@ def test_a_database_restart_loses_nothing(pg_url: str, tmp_path: Path) -> None:
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     check_exact(pg_url, "restart", 8)
+
+
+def test_the_progress_bar_waits_out_a_database_it_cannot_read(pg_url: str) -> None:
+    storage = open_storage(parse_storage(pg_url), heartbeat=5)
+    s = optuna.create_study(study_name="bar", storage=storage, direction="maximize")
+    s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    name = pg_url.rsplit("/", 1)[1]
+    with tqdm(total=8, disable=True) as bar:
+        show_progress(bar, s, best=True)
+        assert bar.n == 3 and bar.postfix == f"best={s.best_value:.4f}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+            )
+        with pytest.raises(STORAGE_ERRORS):  # the database is out of reach
+            s.get_trials(deepcopy=False)
+        show_progress(bar, s, best=True)  # and the bar only stays where it was
+        assert bar.n == 3
