@@ -114,15 +114,20 @@ def with_storage_retries(action: Callable[[], T], what: str) -> T:
             return action()
         except STORAGE_ERRORS as e:
             if attempt == STORAGE_RETRIES - 1:
-                cause = e.__cause__ or e
-                detail = str(getattr(cause, "orig", cause)).strip().splitlines()[0]
                 raise UsageError(
-                    f"lost the study storage while {what} ({detail}); "
+                    f"lost the study storage while {what} ({storage_detail(e)}); "
                     "re-run the same command to resume"
                 ) from None
             print(f"storage unreachable while {what}; retrying in 5 s", file=sys.stderr)
             time.sleep(5)
     raise AssertionError("unreachable")
+
+
+def storage_detail(error: Exception) -> str:
+    """The database's own first line, under Optuna's and SQLAlchemy's wrappers."""
+    cause = error.__cause__ or error
+    lines = str(getattr(cause, "orig", cause)).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 def run_trials(
@@ -150,15 +155,22 @@ def run_trials(
             time.sleep(1.0)
             continue
         assert isinstance(trial, optuna.Trial)
-        trial.set_user_attr("worker", me)
-        value, state, reason = None, TrialState.COMPLETE, None
+        with_storage_retries(
+            partial(trial.set_user_attr, "worker", me), f"starting trial {trial.number}"
+        )
+        # `again`: the trial was interrupted, not wrong; its configuration is run again later.
+        value, state, reason, again = None, TrialState.COMPLETE, None, False
         with Heartbeat(study._storage, trial._trial_id):
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except WorkerStopped as e:
-                state, reason = TrialState.FAIL, str(e)
+                state, reason, again = TrialState.FAIL, str(e), True
+            except STORAGE_ERRORS as e:  # the database went away mid-trial (a restart)
+                state, again = TrialState.FAIL, True
+                reason = f"lost the study storage: {storage_detail(e)}"
+                print(f"trial {trial.number} {reason}; it will be run again", file=sys.stderr)
             except Exception as e:  # one bad trial must not end the study
                 state, reason = TrialState.FAIL, f"{type(e).__name__}: {e}"
                 print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
@@ -166,12 +178,14 @@ def run_trials(
             partial(finish_trial, study, trial, value, state, reason),
             f"saving trial {trial.number}",
         )
-        errors = errors + 1 if reason is not None and state == TrialState.FAIL else 0
-        if errors >= MAX_CONSECUTIVE_ERRORS and not objective.stop.is_set():
+        errors = errors + 1 if state == TrialState.FAIL and not again else 0
+        if errors >= MAX_CONSECUTIVE_ERRORS:
             raise UsageError(f"{errors} trials in a row failed, the last with {reason}; stopping")
         if isinstance(frozen, FrozenTrial):
-            if reason is not None and "stopped" in reason:
-                retry(study, frozen)  # an interrupted configuration is run again later
+            if again:
+                with_storage_retries(
+                    partial(retry, study, frozen), f"queueing trial {trial.number}"
+                )
             if on_trial is not None:
                 on_trial(frozen)
 
@@ -208,8 +222,11 @@ def finish_trial(
         if reason is not None:
             trial.set_user_attr("fail_reason", reason)
         return study.tell(trial, value, state=state)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return None  # taken for dead meanwhile, failed and retried by another worker
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        # Optuna's tell raises ValueError for a trial no longer RUNNING.
+        if study._storage.get_trial(trial._trial_id).state.is_finished():
+            return None  # taken for dead meanwhile, failed and retried by another worker
+        raise
 
 
 def prepare(settings: WorkerSettings, stop: threading.Event) -> tuple[optuna.Study, Objective]:

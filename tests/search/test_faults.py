@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from search.run import show_progress
 from search.storage import open_storage, parse_storage
-from search.worker import STORAGE_ERRORS
+from search.worker import STORAGE_ERRORS, finish_trial
 from tests.search.conftest import PG_ADMIN
 from tests.search.workers import (
     FINISHED,
@@ -126,3 +127,40 @@ def test_the_progress_bar_waits_out_a_database_it_cannot_read(pg_url: str) -> No
             s.get_trials(deepcopy=False)
         show_progress(bar, s, best=True)  # and the bar only stays where it was
         assert bar.n == 3
+
+
+def block_database(name: str, *, seconds: float) -> None:
+    """The database refuses connections and drops its sessions for `seconds`."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+        time.sleep(seconds)
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+
+
+def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: Path) -> None:
+    args = create(pg_url, "cut", tmp_path, epochs=20, trials=1)
+    p = start(args, tmp_path)
+    number, _ = wait_for(lambda: running_trial_of(pg_url, "cut", {p.pid}, training=True))  # type: ignore[misc]
+    block_database(pg_url.rsplit("/", 1)[1], seconds=3)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert f"trial {number} lost the study storage" in err and "run again" in err
+    trials = check_exact(pg_url, "cut", 1)
+    cut = trials[number]
+    assert cut.state == TrialState.FAIL
+    assert cut.user_attrs["fail_reason"].startswith("lost the study storage")
+    retries = [t for t in trials if Retry.retried_trial_number(t) == number]
+    assert len(retries) == 1 and retries[0].state in FINISHED
+    assert retries[0].params == cut.params
+
+
+def test_a_trial_failed_by_another_worker_is_not_told_again(pg_url: str) -> None:
+    s = optuna.create_study(study_name="told", storage=open_storage(parse_storage(pg_url)))
+    trial = s.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    s._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)  # as stale
+    assert finish_trial(s, trial, 0.5, TrialState.COMPLETE, None) is None
+    assert finish_trial(s, trial, None, TrialState.FAIL, "interrupted") is None
+    assert [t.state for t in s.get_trials()] == [TrialState.FAIL]
