@@ -379,11 +379,18 @@ def show_progress(bar: tqdm, study: optuna.Study, *, best: bool = False) -> None
     """Redraw the bar from the study. While the storage cannot be read (a database restart) the
     bar stays as it is: the trials' own storage calls retry, and say so if they give up."""
     try:
-        bar.n = min(count(study, FINISHED), bar.total)
-        if best and count(study, (optuna.trial.TrialState.COMPLETE,)):
-            bar.set_postfix(best=f"{study.best_value:.4f}")
+        finished = study.get_trials(deepcopy=False, states=FINISHED)  # one read for both
     except STORAGE_ERRORS:
         return
+    bar.n = min(len(finished), bar.total)
+    values = [
+        t.value
+        for t in finished
+        if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None
+    ]
+    if best and values:
+        pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+        bar.set_postfix(best=f"{pick(values):.4f}")
     bar.refresh()
 
 
