@@ -129,10 +129,16 @@ def _prepare_parent(path: Path, *, create: bool) -> None:
         raise UsageError(f"{parent} is not writable; choose another --storage location")
 
 
+def error_detail(error: BaseException) -> str:
+    """The first line of the database's own message (SQLAlchemy keeps it as `orig`)."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return text.splitlines()[0] if text else repr(original)
+
+
 def storage_error(spec: StorageSpec, error: Exception) -> UsageError:
     """One line for a database that cannot be reached or opened."""
-    original = getattr(error, "orig", None) or error
-    detail = str(original).strip().splitlines()[0] if str(original).strip() else repr(original)
+    detail = error_detail(error)
     where = spec.url
     if spec.kind == "postgresql":
         url = sqlalchemy.engine.make_url(spec.url)

@@ -28,7 +28,7 @@ from data import DataError, load_source, make_splits
 from models import resolve_device
 from search.errors import UsageError
 from search.objective import Objective, WorkerStopped
-from search.storage import SlotLock, StorageSpec, open_storage
+from search.storage import SlotLock, StorageSpec, error_detail, open_storage
 from search.strategies import make_pruner, make_sampler
 from search.trials import FINISHED, TAKEN, retry
 
@@ -115,19 +115,12 @@ def with_storage_retries(action: Callable[[], T], what: str) -> T:
         except STORAGE_ERRORS as e:
             if attempt == STORAGE_RETRIES - 1:
                 raise UsageError(
-                    f"lost the study storage while {what} ({storage_detail(e)}); "
+                    f"lost the study storage while {what} ({error_detail(e.__cause__ or e)}); "
                     "re-run the same command to resume"
                 ) from None
             print(f"storage unreachable while {what}; retrying in 5 s", file=sys.stderr)
             time.sleep(5)
     raise AssertionError("unreachable")
-
-
-def storage_detail(error: Exception) -> str:
-    """The database's own first line, under Optuna's and SQLAlchemy's wrappers."""
-    cause = error.__cause__ or error
-    lines = str(getattr(cause, "orig", cause)).strip().splitlines()
-    return lines[0] if lines else type(cause).__name__
 
 
 def run_trials(
@@ -169,7 +162,7 @@ def run_trials(
                 state, reason, again = TrialState.FAIL, str(e), True
             except STORAGE_ERRORS as e:  # the database went away mid-trial (a restart)
                 state, again = TrialState.FAIL, True
-                reason = f"lost the study storage: {storage_detail(e)}"
+                reason = f"lost the study storage: {error_detail(e.__cause__ or e)}"
                 print(f"trial {trial.number} {reason}; it will be run again", file=sys.stderr)
             except Exception as e:  # one bad trial must not end the study
                 state, reason = TrialState.FAIL, f"{type(e).__name__}: {e}"
@@ -179,7 +172,7 @@ def run_trials(
             f"saving trial {trial.number}",
         )
         errors = errors + 1 if state == TrialState.FAIL and not again else 0
-        if errors >= MAX_CONSECUTIVE_ERRORS:
+        if errors >= MAX_CONSECUTIVE_ERRORS and not objective.stop.is_set():
             raise UsageError(f"{errors} trials in a row failed, the last with {reason}; stopping")
         if isinstance(frozen, FrozenTrial):
             if again:
