@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -39,17 +40,26 @@ def run_tool(
     )  # fmt: skip
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the local server, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def fresh_databases(n: int) -> Iterator[list[str]]:
+    """`n` new PostgreSQL databases on the local server, their URLs; dropped afterwards."""
+    names = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(n)]
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as e:
         pytest.fail(f"PostgreSQL is not running on 127.0.0.1:5432 ({e}); .ci/run starts it")
     with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    yield [f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}" for name in names]
     # A new connection: a test may have restarted the server meanwhile.
     with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=30) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for name in names:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+    with fresh_databases(1) as urls:
+        yield urls[0]

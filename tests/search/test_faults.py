@@ -118,33 +118,31 @@ def test_the_progress_bar_waits_out_a_database_it_cannot_read(pg_url: str) -> No
     with tqdm(total=8, disable=True) as bar:
         show_progress(bar, s, best=True)
         assert bar.n == 3 and bar.postfix == f"best={s.best_value:.4f}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-            )
+        allow_connections(name, False)
         with pytest.raises(STORAGE_ERRORS):  # the database is out of reach
             s.get_trials(deepcopy=False)
         show_progress(bar, s, best=True)  # and the bar only stays where it was
         assert bar.n == 3
 
 
-def block_database(name: str, *, seconds: float) -> None:
-    """The database refuses connections and drops its sessions for `seconds`."""
+def allow_connections(name: str, allow: bool) -> None:
+    """Open or close a database to connections; closing also ends its sessions."""
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
-        time.sleep(seconds)
-        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+            )
 
 
 def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: Path) -> None:
     args = create(pg_url, "cut", tmp_path, epochs=20, trials=1)
     p = start(args, tmp_path)
     number, _ = wait_for(lambda: running_trial_of(pg_url, "cut", {p.pid}, training=True))  # type: ignore[misc]
-    block_database(pg_url.rsplit("/", 1)[1], seconds=3)
+    name = pg_url.rsplit("/", 1)[1]
+    allow_connections(name, False)
+    time.sleep(3)
+    allow_connections(name, True)
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     assert f"trial {number} lost the study storage" in err and "run again" in err

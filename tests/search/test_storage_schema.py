@@ -4,15 +4,11 @@ dashboard opened as a run starts) all get it: none dies on the schema the other 
 from __future__ import annotations
 
 import multiprocessing
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-import psycopg
-import pytest
 
-from tests.search.conftest import PG_ADMIN
+from tests.search.conftest import fresh_databases
 from tests.search.workers import open_in_rounds
 
 PROCESSES = 3
@@ -45,18 +41,7 @@ def test_new_sqlite_files_opened_at_once(tmp_path: Path) -> None:
     check_usable(urls[0])
 
 
-@pytest.fixture
-def pg_urls() -> Iterator[list[str]]:
-    names = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(4)]
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
-        for name in names:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    yield [f"postgresql+psycopg://postgres@127.0.0.1:5432/{n}" for n in names]
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=30) as admin:
-        for name in names:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def test_new_postgresql_databases_opened_at_once(pg_urls: list[str]) -> None:
-    assert open_together(pg_urls) == []
-    check_usable(pg_urls[0])
+def test_new_postgresql_databases_opened_at_once() -> None:
+    with fresh_databases(4) as urls:
+        assert open_together(urls) == []
+        check_usable(urls[0])

@@ -13,6 +13,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from search.storage import open_storage, parse_storage
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -69,8 +71,6 @@ def check_exact(url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
 
 def open_in_rounds(urls: list[str], barrier: Any, results: Any) -> None:
     """Process body: open each storage in turn, in step with the other processes."""
-    from search.storage import open_storage, parse_storage
-
     for url in urls:
         barrier.wait(timeout=60)
         try:
