@@ -14,8 +14,7 @@ from dataclasses import replace
 
 from models import Config
 from search.cli import CORES
-from search.final_eval import evaluate_rounds
-from search.rounds import Job, round_seed
+from search.rounds import Job, evaluate_rounds, round_seed
 
 CONFIG = Config(  # a mid-size siamese configuration, like those the search selects
     family="siamese",
@@ -46,7 +45,7 @@ def main() -> None:
     for _ in range(args.reps):
         for name, workers in arrangements.items():
             start = time.perf_counter()
-            rows = evaluate_rounds(jobs, "mnist5k", None, workers)
+            rows = evaluate_rounds(jobs, dataset="mnist5k", data_dir=None, workers=workers)
             times[name].append(time.perf_counter() - start)
             accuracy[name] = [r["test_accuracy"] for r in rows]
     print(f"{args.rounds} rounds x {args.epochs} epochs, {args.reps} alternating reps; medians")

@@ -65,7 +65,8 @@ def main() -> None:
     )
     print(f"{'batch':>5}  {'project (s)':>11}  {'reference (s)':>13}  {'ratio':>6}")
     for batch in (10, 50, 100):
-        config = Config(batch_size=batch, epochs=args.epochs)
+        # without augmentation: the reference loop has none
+        config = Config(batch_size=batch, epochs=args.epochs, augment=False)
         ours, ref = [], []
         for rep in range(args.reps):
             t = time.perf_counter()

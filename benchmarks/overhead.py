@@ -35,8 +35,9 @@ from optuna.trial import TrialState
 
 from data import load_source, make_splits
 from models import resolve_device
+from search.locks import SlotLock
 from search.objective import Objective
-from search.storage import SlotLock, StorageSpec, find_storage, open_storage, parse_storage
+from search.storage import StorageSpec, find_storage, open_storage, parse_storage
 from search.strategies import DEFAULT_PRUNER, make_pruner, make_sampler
 from search.worker import run_trials
 

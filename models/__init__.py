@@ -1,7 +1,7 @@
 """The model family for digit pairs and the one training loop. Never imports optuna."""
 
 from models.config import FAMILIES, HEADS, Config
-from models.device import DEVICES, resolve_device
+from models.device import DEVICES, DeviceError, resolve_device
 from models.nets import build_model, count_parameters
 from models.training import Diverged, EpochStats, TrainResult, evaluate, train
 
@@ -10,6 +10,7 @@ __all__ = [
     "FAMILIES",
     "HEADS",
     "Config",
+    "DeviceError",
     "Diverged",
     "EpochStats",
     "TrainResult",

@@ -1,4 +1,4 @@
-"""Loss composition and accuracy: pure functions of logits and labels."""
+"""Loss composition: a pure function of logits and labels."""
 
 from __future__ import annotations
 
@@ -19,7 +19,3 @@ def pair_loss(
         aux = F.cross_entropy(digits.reshape(-1, 10), classes.reshape(-1))  # mean of both digits
         loss = loss + (1.0 - alpha) * aux
     return loss
-
-
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return (logits.argmax(dim=-1) == labels).float().mean().item()

@@ -33,7 +33,6 @@ class EpochStats:
 
 @dataclass
 class TrainResult:
-    model: nn.Module
     history: list[EpochStats] = field(default_factory=list)
     train_accuracy: float = math.nan  # clean (eval-mode) accuracy on the training pairs at the end
 
@@ -52,7 +51,7 @@ class Tensors:
         return cls(x, pairs.target.to(device), pairs.classes.to(device))
 
 
-def uses_channels_last(config: Config, device: torch.device) -> bool:
+def uses_channels_last(config: Config) -> bool:
     # channels_last measured faster for the conv families on CPU; an MLP has no conv to help.
     return config.family != "mlp"
 
@@ -94,7 +93,7 @@ def train(
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    channels_last = uses_channels_last(config, device)
+    channels_last = uses_channels_last(config)
     train_data = Tensors.of(train_pairs, mean, std, device)
     evals = {name: Tensors.of(p, mean, std, device) for name, p in eval_pairs.items()}
     fork_devices = [device] if device.type == "cuda" else []
@@ -109,7 +108,7 @@ def train(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-        result = TrainResult(model)
+        result = TrainResult()
         n = len(train_data.target)
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()

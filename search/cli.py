@@ -8,7 +8,15 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from data import DataError
+from models import DEVICES, DeviceError
+from search.errors import UsageError
+from search.settings import DEFAULT_STUDY
+
 CORES = os.cpu_count() or 1
+# The project's own errors: each is a one-line message naming the fix. Anything else is a bug
+# and keeps its traceback.
+USER_ERRORS = (UsageError, DataError, DeviceError)
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,6 +49,29 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "a positive number")
+
+
+def add_study_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", default=DEFAULT_STUDY, help="study name (default: %(default)s)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="sqlite:///FILE.db, postgresql+psycopg://USER@HOST:PORT/DB or FILE.journal "
+        "(default: the study's file under studies/, STUDY.db or STUDY.journal)",
+    )
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="auto picks CUDA when present (default: %(default)s)",
+    )
+
+
+def add_workers_option(p: argparse.ArgumentParser, *, default: int | None, help: str) -> None:
+    p.add_argument("--workers", type=positive_int, default=default, help=help)
 
 
 def check_workers(prog: str, workers: int) -> None:

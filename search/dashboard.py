@@ -11,7 +11,7 @@ import sys
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.cli import Parser, fail, positive_int
+from search.cli import USER_ERRORS, Parser, add_study_options, fail, positive_int
 from search.errors import UsageError
 from search.storage import find_storage, open_storage
 from search.summary import ARTIFACT_DIR, dashboard_command
@@ -21,12 +21,7 @@ PROG = "search.dashboard"
 
 def build_parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__)
-    p.add_argument("--study", default="digit-pairs", help="study name (default: digit-pairs)")
-    p.add_argument(
-        "--storage",
-        default=None,
-        help="storage URL (default: studies/STUDY.db or studies/STUDY.journal)",
-    )
+    add_study_options(p)
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -46,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             optuna.load_study(study_name=args.study, storage=storage)
         except KeyError:
             raise UsageError(f"no study {args.study!r} in {spec.url}") from None
-    except UsageError as e:
+    except USER_ERRORS as e:
         fail(PROG, e)
     from optuna_dashboard import run_server
 

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import optuna
 import torch
 
-from data import Splits
+from data import Splits, load_source, make_splits
 from models import Diverged, EpochStats, build_model, count_parameters, train
+from search.settings import StudySettings
 from search.space import suggest_config
 
 
 class WorkerStopped(Exception):
     """The worker was asked to stop (SIGTERM or Ctrl-C) in the middle of a trial."""
+
+
+def search_splits(settings: StudySettings) -> Splits:
+    """A study's training and validation pairs; its test pairs are not even drawn."""
+    data_dir = Path(settings.data_dir) if settings.data_dir else None
+    return make_splits(
+        load_source(settings.dataset, data_dir),
+        seed=settings.seed,
+        n_train=settings.train_pairs,
+        n_val=settings.val_pairs,
+    )
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:

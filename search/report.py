@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import html
-from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from search.result import EvalResult
 
-def learning_curves(rows: list[dict[str, Any]], variants: list[str]) -> go.Figure:
+
+def learning_curves(result: EvalResult) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "test accuracy"))
-    for i, name in enumerate(variants):
-        runs = [r["epochs"] for r in rows if r["variant"] == name]
+    for i, name in enumerate(result.variants):
+        runs = [r.epochs for r in result.runs(name)]
         color = f"hsl({(i * 67) % 360},60%,45%)"
         for col, key in ((1, "train_loss"), (2, "test_accuracy")):
             epochs = [e["epoch"] for e in runs[0]]
@@ -55,10 +56,10 @@ def learning_curves(rows: list[dict[str, Any]], variants: list[str]) -> go.Figur
     return fig
 
 
-def accuracy_plot(rows: list[dict[str, Any]], variants: list[str]) -> go.Figure:
+def accuracy_plot(result: EvalResult) -> go.Figure:
     fig = go.Figure()
-    for name in variants:
-        acc = [100 * r["test_accuracy"] for r in rows if r["variant"] == name]
+    for name in result.variants:
+        acc = [100 * r.test_accuracy for r in result.runs(name)]
         fig.add_trace(go.Box(y=acc, name=name, boxpoints="all", jitter=0.4, pointpos=0))
     fig.update_layout(
         title="Test accuracy per variant, one point per round",
@@ -69,28 +70,27 @@ def accuracy_plot(rows: list[dict[str, Any]], variants: list[str]) -> go.Figure:
     return fig
 
 
-def render(result: dict[str, Any]) -> str:
+def render(result: EvalResult) -> str:
     """The whole report as one HTML page with plotly.js embedded (no network needed)."""
-    variants = list(result["variants"])
-    rows = result["rounds"]
-    box = accuracy_plot(rows, variants).to_html(full_html=False, include_plotlyjs=True)
-    curves = learning_curves(rows, variants).to_html(full_html=False, include_plotlyjs=False)
+    box = accuracy_plot(result).to_html(full_html=False, include_plotlyjs=True)
+    curves = learning_curves(result).to_html(full_html=False, include_plotlyjs=False)
     table_rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{100 * s['test']['mean']:.2f} +- "
-        f"{100 * s['test']['std']:.2f}</td><td>[{100 * s['test']['low']:.2f}, "
-        f"{100 * s['test']['high']:.2f}]</td><td>{100 * s['train']['mean']:.2f}</td></tr>"
-        for name, s in result["summary"].items()
+        f"<tr><td>{html.escape(name)}</td><td>{100 * s.test.mean:.2f} +- "
+        f"{100 * s.test.std:.2f}</td><td>[{100 * s.test.low:.2f}, "
+        f"{100 * s.test.high:.2f}]</td><td>{100 * s.train.mean:.2f}</td></tr>"
+        for name, s in result.summary.items()
     )
     config_rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
-        for k, v in result["config"].items()
+        for k, v in result.config.to_dict().items()
     )
+    study = html.escape(result.study)
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Final evaluation: {html.escape(result["study"])}</title>
+<html><head><meta charset="utf-8"><title>Final evaluation: {study}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:left}}</style>
 </head><body>
-<h1>Final evaluation of study {html.escape(result["study"])}, trial #{result["trial"]}</h1>
-<p>{result["rounds_requested"]} rounds, seed {result["seed"]}; each round draws new training and
+<h1>Final evaluation of study {study}, trial #{result.trial}</h1>
+<p>{len(result.round_seeds)} rounds, seed {result.seed}; each round draws new training and
 test pairs and a new initialization. Test accuracy in %.</p>
 <table><tr><th>variant</th><th>test mean +- std</th><th>95% interval</th><th>train mean</th></tr>
 {table_rows}</table>

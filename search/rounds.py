@@ -1,22 +1,27 @@
-"""One round of the final evaluation: a fresh data draw and initialization, trained and tested.
+"""The rounds of a final evaluation: each a fresh data draw and initialization, trained and
+tested, run in a pool of processes.
 
-Runs in pool processes; each loads the source once (initializer) and is single-threaded
-unless told otherwise.
+Each pool process loads the source once (initializer) and is single-threaded unless told
+otherwise.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from data import Source, load_source, make_splits
 from models import Config, resolve_device, train
+from search.cli import CORES
 
 TEST_PAIRS = 1000
 
@@ -39,6 +44,18 @@ class Job:
     device: str
 
 
+@dataclass(frozen=True)
+class RoundResult:
+    variant: str
+    round: int
+    seed: int
+    train_accuracy: float  # on the round's training pairs, un-augmented
+    test_accuracy: float
+    seconds: float
+    epochs: list[dict[str, Any]]  # epoch, train_loss, test_accuracy
+    torch_threads: int
+
+
 def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     global _source, _threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
@@ -46,7 +63,7 @@ def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     _threads = threads
 
 
-def run_job(job: Job) -> dict[str, Any]:
+def run_job(job: Job) -> RoundResult:
     assert _source is not None, "init_pool was not called"
     splits = make_splits(
         _source, seed=job.seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS
@@ -63,16 +80,38 @@ def run_job(job: Job) -> dict[str, Any]:
         device=resolve_device(job.device),
         threads=_threads,
     )
-    return {
-        "variant": job.variant,
-        "round": job.round,
-        "seed": job.seed,
-        "train_accuracy": result.train_accuracy,
-        "test_accuracy": result.history[-1].accuracy["test"],
-        "seconds": time.perf_counter() - start,
-        "epochs": [
+    return RoundResult(
+        variant=job.variant,
+        round=job.round,
+        seed=job.seed,
+        train_accuracy=result.train_accuracy,
+        test_accuracy=result.history[-1].accuracy["test"],
+        seconds=time.perf_counter() - start,
+        epochs=[
             {"epoch": h.epoch, "train_loss": h.train_loss, "test_accuracy": h.accuracy["test"]}
             for h in result.history
         ],
-        "torch_threads": torch.get_num_threads(),
-    }
+        torch_threads=torch.get_num_threads(),
+    )
+
+
+def evaluate_rounds(
+    jobs: Sequence[Job], *, dataset: str, data_dir: str | None, workers: int
+) -> list[RoundResult]:
+    """Run every job in `workers` processes of cores / workers threads each."""
+    threads = max(1, CORES // workers)
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(
+        min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
+    )
+    try:
+        rows = []
+        with tqdm(total=len(jobs), unit="run", desc="rounds") as bar:
+            for row in pool.imap_unordered(run_job, jobs):
+                rows.append(row)
+                bar.update()
+        pool.close()
+        return rows
+    finally:
+        pool.terminate()
+        pool.join()

@@ -1,28 +1,22 @@
 """Where studies live: SQLite and journal files under studies/, or PostgreSQL.
 
-File storages belong to one `search.run` at a time (an exclusive lock next to the file), so
-any trial still RUNNING when a run starts is stale. PostgreSQL is shared by workers on many
-machines and relies on heartbeats instead.
+File storages belong to one `search.run` at a time (search.locks), so any trial still RUNNING
+when a run starts is stale. PostgreSQL is shared by workers on many machines and relies on
+heartbeats instead.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
 import warnings
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
-from sqlalchemy.pool import NullPool
 
 from search.errors import UsageError
 
@@ -87,33 +81,72 @@ def parse_storage(text: str) -> StorageSpec:
     )
 
 
-def default_storage(study: str, *, workers: int) -> tuple[StorageSpec, str | None]:
-    """studies/<study>.db for one process, studies/<study>.journal for several; an existing
-    file of this study wins. Returns the spec and a note when the choice needs saying."""
+@dataclass(frozen=True)
+class StorageChoice:
+    """Where a run keeps its study, and how many worker processes that storage takes."""
+
+    spec: StorageSpec
+    workers: int
+    default: bool  # chosen by this project (no --storage): commands it prints omit --storage
+    note: str | None = None  # said once the run starts
+
+
+def existing_file(study: str) -> StorageSpec | None:
+    """The study's own file under studies/ (NAME.db or NAME.journal), if there is one."""
     db, journal = STUDIES_DIR / f"{study}.db", STUDIES_DIR / f"{study}.journal"
     if db.exists() and journal.exists():
         raise UsageError(f"both {db} and {journal} exist; choose one with --storage")
     if db.exists():
-        return StorageSpec("sqlite", f"sqlite:///{db}"), None
-    if journal.exists() or workers > 1:
-        return StorageSpec("journal", str(journal)), None
-    return StorageSpec("sqlite", f"sqlite:///{db}"), None
+        return StorageSpec("sqlite", f"sqlite:///{db}")
+    if journal.exists():
+        return StorageSpec("journal", str(journal))
+    return None
 
 
-def find_storage(study: str, storage: str | None) -> StorageSpec:
-    """For commands that read an existing study (final evaluation, dashboard)."""
-    if storage is not None:
-        return parse_storage(storage)
-    db, journal = STUDIES_DIR / f"{study}.db", STUDIES_DIR / f"{study}.journal"
-    found = [p for p in (db, journal) if p.exists()]
-    if not found:
+def choose_storage(
+    study: str, flag: str | None, *, workers: int, workers_given: bool
+) -> StorageChoice:
+    """The storage of a search run: --storage, else the study's file under studies/, else a new
+    studies/NAME.db for one worker or studies/NAME.journal for several. SQLite takes one
+    process: asked for by default it runs one worker and says so; asked for with --workers K
+    it is refused."""
+    if flag is None:
+        spec = existing_file(study) or (
+            StorageSpec("journal", str(STUDIES_DIR / f"{study}.journal"))
+            if workers > 1
+            else StorageSpec("sqlite", f"sqlite:///{STUDIES_DIR / f'{study}.db'}")
+        )
+        if not spec.shared and workers > 1:
+            note = (
+                f"{spec.path} is SQLite, which one process only may write: running 1 worker "
+                "(use --storage FILE.journal or PostgreSQL for several)"
+            )
+            return StorageChoice(spec, 1, default=True, note=note)
+        return StorageChoice(spec, workers, default=True)
+    spec = parse_storage(flag)
+    if spec.shared or workers == 1:
+        return StorageChoice(spec, workers, default=False)
+    if not workers_given:
+        return StorageChoice(
+            spec, 1, default=False, note=f"{flag} is SQLite: running 1 worker, not {workers}"
+        )
+    raise UsageError(
+        f"--storage {flag} is SQLite, which one process only may write; "
+        f"use --workers 1, a journal file (studies/NAME.journal) or PostgreSQL for {workers}"
+    )
+
+
+def find_storage(study: str, flag: str | None) -> StorageSpec:
+    """The storage of an existing study, for the commands that read one."""
+    if flag is not None:
+        return parse_storage(flag)
+    spec = existing_file(study)
+    if spec is None:
         raise UsageError(
-            f"no study {study!r} under {STUDIES_DIR}/ ({db.name} or {journal.name}); "
+            f"no study {study!r} under {STUDIES_DIR}/ ({study}.db or {study}.journal); "
             "run python -m search.run first or pass --storage"
         )
-    if len(found) == 2:
-        raise UsageError(f"both {db} and {journal} exist; choose one with --storage")
-    return parse_storage(str(found[0]) if found[0] == journal else f"sqlite:///{db}")
+    return spec
 
 
 def _prepare_parent(path: Path, *, create: bool) -> None:
@@ -200,62 +233,3 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, object], heartbeat: int) -> 
                 raise
             time.sleep(0.1 * attempt)  # another process is creating the schema
             attempt += 1
-
-
-@contextlib.contextmanager
-def owner_lock(spec: StorageSpec) -> Iterator[None]:
-    """Hold a file storage for this run; a second run on the same file is refused."""
-    path = spec.path
-    if path is None:
-        yield
-        return
-    lock_path = path.with_name(path.name + ".owner")
-    with open(lock_path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            raise UsageError(
-                f"{path} is in use by another search.run (pid {f.read().strip() or '?'}); "
-                "wait for it, or share a study between runs with PostgreSQL"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        yield
-
-
-class SlotLock:
-    """Serializes "count the trials taken, then ask for one" across processes, so the shared
-    trial total is exact: a PostgreSQL advisory lock, or a file lock beside a journal file."""
-
-    def __init__(self, spec: StorageSpec, study: str) -> None:
-        self.spec = spec
-        self.key = zlib.crc32(study.encode())
-        self.engine = (
-            sqlalchemy.create_engine(spec.url, poolclass=NullPool)
-            if spec.kind == "postgresql"
-            else None
-        )
-        self.file: IO[str] | None = None
-        self.conn: sqlalchemy.engine.Connection | None = None
-
-    def __enter__(self) -> None:
-        if self.engine is not None:
-            self.conn = self.engine.connect()
-            self.conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-        elif self.spec.kind == "journal":
-            assert self.spec.path is not None
-            self.file = open(self.spec.path.with_name(self.spec.path.name + ".slots"), "a")
-            fcntl.flock(self.file, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
-                self.conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            self.conn.close()  # closing the session releases the lock in any case
-            self.conn = None
-        if self.file is not None:
-            self.file.close()  # releases the flock
-            self.file = None

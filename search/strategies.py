@@ -5,32 +5,16 @@ from __future__ import annotations
 import warnings
 
 import optuna
-import scipy.special
-
-try:  # a private module of Optuna: should a release move it, TPE keeps its own, slower function
-    from optuna.samplers._tpe import _truncnorm
-except ImportError:
-    _truncnorm = None  # type: ignore[assignment]
 
 SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("percentile", "median", "hyperband", "none")
 DEFAULT_PRUNER = "percentile"
 
 
-def use_vectorised_log_ndtr() -> None:
-    """TPE's log of the normal CDF runs element by element in Python (optuna/optuna#5478): with
-    200 trials of history it was 60% of the sampler's time. scipy.special.log_ndtr is the
-    vectorised function that code was ported from; it is ~30x faster and agrees within 6e-8
-    relative (closer to the exact value, which Optuna's misses by up to 6e-8 near x = 6)."""
-    if hasattr(_truncnorm, "_log_ndtr"):
-        _truncnorm._log_ndtr = scipy.special.log_ndtr
-
-
 def make_sampler(name: str, *, seed: int, parallel: bool) -> optuna.samplers.BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":
-            use_vectorised_log_ndtr()
             # group=True lets the multivariate TPE model the conditional (per-family) parameters;
             # constant_liar keeps parallel workers from sampling the same point.
             return optuna.samplers.TPESampler(
@@ -50,8 +34,14 @@ class WarmupFirstPercentilePruner(optuna.pruners.PercentilePruner):
     trials before it looks at the warm-up; this one answers the warm-up epochs without that
     read. Same decisions."""
 
+    def __init__(self, percentile: float, *, n_startup_trials: int, n_warmup_steps: int) -> None:
+        super().__init__(
+            percentile, n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps
+        )
+        self.warmup = n_warmup_steps
+
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        if trial.last_step is None or trial.last_step < self._n_warmup_steps:
+        if trial.last_step is None or trial.last_step < self.warmup:
             return False
         return super().prune(study, trial)
 

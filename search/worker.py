@@ -16,43 +16,36 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import TypeVar
 
 import optuna
-import sqlalchemy
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from data import DataError, load_source, make_splits
-from models import resolve_device
+from data import DataError, Splits
+from models import DeviceError, resolve_device
 from search.errors import UsageError
-from search.objective import Objective, WorkerStopped
-from search.storage import SlotLock, StorageSpec, error_detail, open_storage
+from search.locks import SlotLock
+from search.objective import Objective, WorkerStopped, search_splits
+from search.retries import STORAGE_ERRORS, with_storage_retries
+from search.settings import StudySettings
+from search.storage import StorageSpec, error_detail, open_storage
 from search.strategies import make_pruner, make_sampler
 from search.trials import FINISHED, TAKEN, retry
 
-T = TypeVar("T")
 MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
-STORAGE_RETRIES = 12
-WAIT = "wait"  # with 5 s between tries: a minute to ride out a database restart
-# What a storage raises while its database is down or restarting.
-STORAGE_ERRORS = (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError)
+WAIT = "wait"
 
 
 @dataclass(frozen=True)
-class WorkerSettings:
+class WorkerSpec:
+    """What a worker needs to take trials of a study; the same for every worker of a run."""
+
     storage: StorageSpec
     study: str
-    trials: int
-    seed: int
+    trials: int  # the study's shared total of finished trials
+    settings: StudySettings
     sampler: str
     pruner: str
-    epochs: int
-    dataset: str
-    data_dir: Path | None
-    train_pairs: int
-    val_pairs: int | None
     device: str
     threads: int
     heartbeat: int
@@ -106,21 +99,6 @@ class Heartbeat:
         self.done.set()
         if self.thread is not None:
             self.thread.join()
-
-
-def with_storage_retries(action: Callable[[], T], what: str) -> T:
-    for attempt in range(STORAGE_RETRIES):
-        try:
-            return action()
-        except STORAGE_ERRORS as e:
-            if attempt == STORAGE_RETRIES - 1:
-                raise UsageError(
-                    f"lost the study storage while {what} ({error_detail(e.__cause__ or e)}); "
-                    "re-run the same command to resume"
-                ) from None
-            print(f"storage unreachable while {what}; retrying in 5 s", file=sys.stderr)
-            time.sleep(5)
-    raise AssertionError("unreachable")
 
 
 def run_trials(
@@ -222,41 +200,44 @@ def finish_trial(
         raise
 
 
-def prepare(settings: WorkerSettings, stop: threading.Event) -> tuple[optuna.Study, Objective]:
-    """Load the data once and open the study, as one worker."""
-    source = load_source(settings.dataset, settings.data_dir)
-    splits = make_splits(
-        source, seed=settings.seed, n_train=settings.train_pairs, n_val=settings.val_pairs
-    )
-    storage = open_storage(settings.storage, create=False, heartbeat=settings.heartbeat)
+def open_worker(
+    spec: WorkerSpec,
+    stop: threading.Event,
+    *,
+    splits: Splits | None = None,
+    storage: optuna.storages.BaseStorage | None = None,
+) -> tuple[optuna.Study, Objective]:
+    """The study with this worker's sampler and pruner, and the objective on the study's data;
+    a caller that has the data or the storage open already passes them."""
+    settings = spec.settings
+    if storage is None:
+        storage = open_storage(spec.storage, create=False, heartbeat=spec.heartbeat)
     study = optuna.load_study(
-        study_name=settings.study,
+        study_name=spec.study,
         storage=storage,
-        sampler=make_sampler(
-            settings.sampler, seed=settings.seed + settings.index, parallel=settings.parallel
-        ),
-        pruner=make_pruner(settings.pruner, epochs=settings.epochs),
+        sampler=make_sampler(spec.sampler, seed=settings.seed + spec.index, parallel=spec.parallel),
+        pruner=make_pruner(spec.pruner, epochs=settings.epochs),
     )
     objective = Objective(
-        splits,
+        splits if splits is not None else search_splits(settings),
         epochs=settings.epochs,
         seed=settings.seed,
-        device=resolve_device(settings.device),
-        threads=settings.threads,
+        device=resolve_device(spec.device),
+        threads=spec.threads,
         stop=stop,
     )
     return study, objective
 
 
-def worker_main(settings: WorkerSettings) -> None:
+def worker_main(spec: WorkerSpec) -> None:
     """Entry point of a worker process; exits 0 when the total is reached or it was stopped."""
     stop = threading.Event()
     install_stop_handlers(stop)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study, objective = prepare(settings, stop)
-        lock = SlotLock(settings.storage, settings.study)
-        run_trials(study, objective, target=settings.trials, lock=lock, deadline=settings.deadline)
-    except (UsageError, DataError, ValueError) as e:
+        study, objective = open_worker(spec, stop)
+        lock = SlotLock(spec.storage, spec.study)
+        run_trials(study, objective, target=spec.trials, lock=lock, deadline=spec.deadline)
+    except (UsageError, DataError, DeviceError) as e:
         print(f"worker {worker_id()}: {e}", file=sys.stderr)
         sys.exit(1)

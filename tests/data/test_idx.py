@@ -8,17 +8,7 @@ import torch
 
 from data import DataError, load_source, make_splits
 from data.idx import IMAGES_MAGIC, read_idx, write_idx
-
-
-def write_mnist(folder: Path, *, gz: bool, n_train: int = 60, n_test: int = 40) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(0)
-    ext = ".gz" if gz else ""
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
-        labels = torch.arange(n, dtype=torch.uint8) % 10
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+from tests.helpers import write_mnist
 
 
 @pytest.mark.parametrize("gz", [False, True])

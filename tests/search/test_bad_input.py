@@ -14,12 +14,7 @@ import torch
 from optuna.trial import TrialState
 
 from data.idx import write_idx
-from tests.data.test_idx import write_mnist
-from tests.search.conftest import TINY, run_cli
-
-
-def files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+from tests.helpers import TINY, files, run_cli, write_mnist
 
 
 def assert_one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -66,7 +61,14 @@ RUN_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", RUN_CASES, ids=list(RUN_CASES))
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.postgres) if c.startswith("postgres wrong") else c
+        for c in RUN_CASES
+    ],
+    ids=list(RUN_CASES),
+)
 def test_search_run_bad_input(case: str, tmp_path: Path) -> None:
     args, needle = RUN_CASES[case]
     r = run_cli("search.run", "--trials", "2", *args, cwd=tmp_path)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.search.workers import check_exact
@@ -48,6 +49,7 @@ def test_the_compose_file_has_the_services_in_order() -> None:
     assert (ROOT / "Dockerfile").read_text().count("torch==") == 1
 
 
+@pytest.mark.postgres
 def test_the_worker_command_from_the_file_reaches_the_total(pg_url: str, tmp_path: Path) -> None:
     env = {"STORAGE_URL": pg_url, "TRIALS": "6", "EPOCHS": "2", "STUDY": "compose"}
     init = subprocess.run(command("init", env), cwd=tmp_path, capture_output=True, text=True,

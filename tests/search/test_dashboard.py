@@ -18,7 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.search.conftest import TINY, run_cli, run_tool
+from tests.helpers import TINY, run_cli, run_tool
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -79,6 +79,7 @@ def page_text(driver: webdriver.Chrome, url: str, expect: str) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("launcher", ["optuna-dashboard", "search.dashboard"])
 def test_the_dashboard_shows_the_study_in_a_real_browser(
     launcher: str, study_dir: Path, browser: webdriver.Chrome, tmp_path: Path

@@ -9,24 +9,21 @@ import time
 from pathlib import Path
 
 import optuna
-import psycopg
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.run import show_progress
+from search.progress import show_progress
+from search.retries import STORAGE_ERRORS
 from search.storage import open_storage, parse_storage
-from search.worker import STORAGE_ERRORS, finish_trial
-from tests.search.conftest import PG_ADMIN
-from tests.search.workers import (
-    FINISHED,
-    check_exact,
-    running_trial_of,
-    start,
-    study,
-    wait_for,
-)
+from search.trials import FINISHED
+from search.worker import finish_trial
+from tests.helpers import load_study
+from tests.search.postgres import allow_connections
+from tests.search.workers import check_exact, running_trial_of, start, wait_for
+
+pytestmark = pytest.mark.postgres
 
 SMALL = ["--train-pairs", "300", "--val-pairs", "100", "--heartbeat", "1"]
 
@@ -82,7 +79,7 @@ def test_sigterm_ends_the_current_trial_cleanly(pg_url: str, tmp_path: Path) -> 
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
-    trials = study(pg_url, "term").get_trials()
+    trials = load_study(pg_url, "term").get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     stopped = trials[number]
     assert stopped.state == TrialState.FAIL and "stopped" in stopped.user_attrs["fail_reason"]
@@ -92,7 +89,7 @@ def test_sigterm_ends_the_current_trial_cleanly(pg_url: str, tmp_path: Path) -> 
 def test_a_database_restart_loses_nothing(pg_url: str, tmp_path: Path) -> None:
     args = create(pg_url, "restart", tmp_path, epochs=6, trials=8)
     procs = [start(args, tmp_path) for _ in range(2)]
-    wait_for(lambda: sum(t.state in FINISHED for t in study(pg_url, "restart").get_trials()) >= 1)
+    wait_for(lambda: len(load_study(pg_url, "restart").get_trials(states=FINISHED)) >= 1)
     version = os.listdir("/etc/postgresql")[0]
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
@@ -123,16 +120,6 @@ def test_the_progress_bar_waits_out_a_database_it_cannot_read(pg_url: str) -> No
             s.get_trials(deepcopy=False)
         show_progress(bar, s, best=True)  # and the bar only stays where it was
         assert bar.n == 3
-
-
-def allow_connections(name: str, allow: bool) -> None:
-    """Open or close a database to connections; closing also ends its sessions."""
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allow).lower()}')
-        if not allow:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-            )
 
 
 def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: Path) -> None:

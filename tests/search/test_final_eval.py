@@ -6,7 +6,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.search.conftest import TINY, run_cli
+from tests.helpers import TINY, run_cli
 
 ROUNDS = ["--rounds", "3", "--workers", "2"]
 

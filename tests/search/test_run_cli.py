@@ -9,19 +9,12 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from search.space import baselines
-from tests.search.conftest import TINY, run_cli, run_tool
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def load(url: str, name: str) -> optuna.Study:
-    if url.endswith(".journal"):
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
-        return optuna.load_study(study_name=name, storage=storage)
-    return optuna.load_study(study_name=name, storage=url)
+from search.trials import FINISHED
+from tests.helpers import TINY, load_study, run_cli, run_tool
 
 
 def states(study: optuna.Study) -> list[TrialState]:
@@ -36,7 +29,7 @@ def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
     assert "optuna-dashboard sqlite:///studies/e2e.db" in r.stdout
     assert "python -m search.final_eval --study e2e" in r.stdout
     url = f"sqlite:///{tmp_path}/studies/e2e.db"
-    study = load(url, "e2e")
+    study = load_study(url, "e2e")
     assert sum(s in FINISHED for s in states(study)) == 4
     assert study.user_attrs["epochs"] == 2 and study.user_attrs["dataset"] == "mnist5k"
     first = study.trials[:3]  # a new study starts from each family's default configuration
@@ -52,7 +45,7 @@ def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
                     cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "nothing to do" in again.stdout
-    assert len(load(url, "e2e").trials) == 4
+    assert len(load_study(url, "e2e").trials) == 4
 
 
 def test_same_seed_reproduces_the_same_trials(tmp_path: Path) -> None:
@@ -60,7 +53,7 @@ def test_same_seed_reproduces_the_same_trials(tmp_path: Path) -> None:
         r = run_cli("search.run", "--trials", "5", "--workers", "1", "--seed", "7",
                     "--study", name, *TINY, cwd=tmp_path)  # fmt: skip
         assert r.returncode == 0, r.stderr
-    a, b = (load(f"sqlite:///{tmp_path}/studies/{n}.db", n).trials for n in ("a", "b"))
+    a, b = (load_study(f"sqlite:///{tmp_path}/studies/{n}.db", n).trials for n in ("a", "b"))
     assert [t.params for t in a] == [t.params for t in b]
     assert [t.value for t in a] == [t.value for t in b]
     assert [t.state for t in a] == [t.state for t in b]
@@ -79,7 +72,7 @@ def test_a_killed_run_resumes_to_exactly_the_total(tmp_path: Path) -> None:
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.3)
         try:
-            study = load(url, "resume")
+            study = load_study(url, "resume")
         except Exception:  # not created yet
             continue
         s = states(study)
@@ -88,13 +81,13 @@ def test_a_killed_run_resumes_to_exactly_the_total(tmp_path: Path) -> None:
     assert proc.poll() is None, (tmp_path / "first.log").read_text()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = states(load(url, "resume"))
+    before = states(load_study(url, "resume"))
     assert TrialState.RUNNING in before and sum(x in FINISHED for x in before) < 8
 
     r = run_cli("search.run", *args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "left RUNNING by an interrupted run" in r.stderr
-    study = load(url, "resume")
+    study = load_study(url, "resume")
     after = states(study)
     assert sum(x in FINISHED for x in after) == 8
     assert TrialState.RUNNING not in after
@@ -106,7 +99,7 @@ def check_parallel(url: str, tmp_path: Path, n: int) -> None:
     r = run_cli("search.run", "--trials", str(n), "--workers", "2", "--study", "par",
                 "--storage", url, *TINY, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    study = load(url, "par")
+    study = load_study(url, "par")
     trials = study.trials
     assert sum(t.state in FINISHED for t in trials) == n
     assert TrialState.RUNNING not in states(study)
@@ -114,6 +107,7 @@ def check_parallel(url: str, tmp_path: Path, n: int) -> None:
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers took trials
 
 
+@pytest.mark.postgres
 def test_two_workers_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     check_parallel(pg_url, tmp_path, 10)
 

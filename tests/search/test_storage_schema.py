@@ -7,8 +7,9 @@ import multiprocessing
 from pathlib import Path
 
 import optuna
+import pytest
 
-from tests.search.conftest import fresh_databases
+from tests.search.postgres import fresh_databases
 from tests.search.workers import open_in_rounds
 
 PROCESSES = 3
@@ -41,6 +42,7 @@ def test_new_sqlite_files_opened_at_once(tmp_path: Path) -> None:
     check_usable(urls[0])
 
 
+@pytest.mark.postgres
 def test_new_postgresql_databases_opened_at_once() -> None:
     with fresh_databases(4) as urls:
         assert open_together(urls) == []

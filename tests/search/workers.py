@@ -14,8 +14,8 @@ import optuna
 from optuna.trial import TrialState
 
 from search.storage import open_storage, parse_storage
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+from search.trials import FINISHED
+from tests.helpers import load_study
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
@@ -27,10 +27,6 @@ def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def study(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=url)
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 120, step: float = 0.2) -> object:
@@ -51,7 +47,7 @@ def running_trial_of(
 ) -> tuple[int, int] | None:
     """(trial number, pid) of a RUNNING trial owned by one of `pids`; with `training`, only one
     that has reported an epoch (so every parameter is sampled)."""
-    for t in study(url, name).get_trials(states=(TrialState.RUNNING,)):
+    for t in load_study(url, name).get_trials(states=(TrialState.RUNNING,)):
         if training and not t.intermediate_values:
             continue
         worker = t.user_attrs.get("worker", "")
@@ -62,7 +58,7 @@ def running_trial_of(
 
 
 def check_exact(url: str, name: str, n: int) -> list[optuna.trial.FrozenTrial]:
-    trials = study(url, name).get_trials()
+    trials = load_study(url, name).get_trials()
     assert sum(t.state in FINISHED for t in trials) == n
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
     assert len({t.number for t in trials}) == len(trials)

@@ -1,0 +1,28 @@
+"""The variants a final evaluation trains on the same rounds as the selected configuration."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from models import Config
+
+SELECTED = "selected"
+
+
+def variants(config: Config, *, ablation: bool) -> dict[str, Config]:
+    """The selected config, and with ablation: weight sharing on/off x auxiliary loss on/off
+    (alpha = 1 is off) and the mlp baseline, all with the selected hyper-parameters."""
+    out = {SELECTED: config}
+    if not ablation:
+        return out
+    aux_alpha = config.alpha if config.alpha < 1.0 else 0.5
+    siamese = config.family == "siamese"
+    for ws in [True, False] if siamese else [False]:
+        for aux in (True, False):
+            v = replace(config, weight_sharing=ws, alpha=aux_alpha if aux else 1.0)
+            if v != config:
+                name = config.family + (f" ws={'on' if ws else 'off'}" if siamese else "")
+                out[f"{name} aux={'on' if aux else 'off'}"] = v
+    if config.family != "mlp":
+        out["mlp baseline"] = replace(config, family="mlp", weight_sharing=False)
+    return out

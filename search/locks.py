@@ -1,0 +1,75 @@
+"""Locks on a study's storage: one owner per file storage, and one slot-taker at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import zlib
+from collections.abc import Iterator
+from typing import IO
+
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+from search.errors import UsageError
+from search.storage import StorageSpec
+
+
+@contextlib.contextmanager
+def owner_lock(spec: StorageSpec) -> Iterator[None]:
+    """Hold a file storage for this run; a second run on the same file is refused."""
+    path = spec.path
+    if path is None:
+        yield
+        return
+    lock_path = path.with_name(path.name + ".owner")
+    with open(lock_path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise UsageError(
+                f"{path} is in use by another search.run (pid {f.read().strip() or '?'}); "
+                "wait for it, or share a study between runs with PostgreSQL"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+
+
+class SlotLock:
+    """Serializes "count the trials taken, then ask for one" across processes, so the shared
+    trial total is exact: a PostgreSQL advisory lock, or a file lock beside a journal file."""
+
+    def __init__(self, spec: StorageSpec, study: str) -> None:
+        self.spec = spec
+        self.key = zlib.crc32(study.encode())
+        self.engine = (
+            sqlalchemy.create_engine(spec.url, poolclass=NullPool)
+            if spec.kind == "postgresql"
+            else None
+        )
+        self.file: IO[str] | None = None
+        self.conn: sqlalchemy.engine.Connection | None = None
+
+    def __enter__(self) -> None:
+        if self.engine is not None:
+            self.conn = self.engine.connect()
+            self.conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        elif self.spec.kind == "journal":
+            assert self.spec.path is not None
+            self.file = open(self.spec.path.with_name(self.spec.path.name + ".slots"), "a")
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+                self.conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            self.conn.close()  # closing the session releases the lock in any case
+            self.conn = None
+        if self.file is not None:
+            self.file.close()  # releases the flock
+            self.file = None

@@ -1,0 +1,63 @@
+"""A final evaluation's result as text: the tables printed by the command and the study note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search.ablation import SELECTED
+from search.cli import table
+from search.result import EvalResult
+from search.stats import Summary
+
+
+def pct(s: Summary) -> str:
+    return f"{100 * s.mean:6.2f} +- {100 * s.std:4.2f}"
+
+
+def interval(s: Summary) -> str:
+    return f"[{100 * s.low:.2f}, {100 * s.high:.2f}]"
+
+
+def tables(result: EvalResult) -> str:
+    """One row per variant, then one row per round of the selected configuration."""
+    rows = [
+        (
+            name,
+            pct(s.train),
+            pct(s.test),
+            interval(s.test),
+            "" if s.diff is None else f"{100 * s.diff.mean:+.2f} {interval(s.diff)}",
+            str(s.test.n),
+            f"{s.seconds:.0f}",
+        )
+        for name, s in result.summary.items()
+    ]
+    header = ("variant", "train acc %", "test acc %", "test 95% CI", "paired diff vs selected",
+              "rounds", "seconds")  # fmt: skip
+    per_round = [
+        (str(r.round), str(r.seed), f"{100 * r.train_accuracy:.2f}",
+         f"{100 * r.test_accuracy:.2f}", f"{r.seconds:.1f}")
+        for r in result.runs(SELECTED)
+    ]  # fmt: skip
+    return "\n\n".join(
+        [
+            table(rows, header=header),
+            table(per_round, header=("round", "seed", "train acc %", "test acc %", "seconds")),
+        ]
+    )
+
+
+def note(result: EvalResult, *, html_path: Path, json_path: Path) -> str:
+    """The study note (markdown) that optuna-dashboard shows on the study page."""
+    title = f"trial #{result.trial}, {len(result.round_seeds)} rounds, seed {result.seed}"
+    lines = [
+        f"## Final evaluation: {title}",
+        "",
+        "| variant | test accuracy % (mean +- std) | 95% CI | train % |",
+        "|---|---|---|---|",
+    ]
+    for name, s in result.summary.items():
+        lines.append(f"| {name} | {pct(s.test)} | {interval(s.test)} | {100 * s.train.mean:.2f} |")
+    lines.append("")
+    lines.append(f"Report and JSON: {html_path}, {json_path} (also in this study's artifacts).")
+    return "\n".join(lines)

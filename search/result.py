@@ -1,0 +1,86 @@
+"""A final evaluation's result: one typed value, written as JSON and rendered as text, HTML
+and a study note."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from models import Config
+from search.ablation import SELECTED
+from search.rounds import RoundResult
+from search.stats import Summary, paired, summarize
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    train: Summary
+    test: Summary
+    diff: Summary | None  # paired test difference to the selected configuration
+    seconds: float
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    study: str
+    trial: int
+    validation_accuracy: float | None
+    variants: dict[str, Config]  # the selected configuration first
+    seed: int
+    round_seeds: list[int]
+    dataset: str
+    train_pairs: int
+    test_pairs: int
+    summary: dict[str, VariantSummary]
+    rounds: list[RoundResult]
+    wall_seconds: float
+    command: str
+    versions: dict[str, str]
+
+    @property
+    def config(self) -> Config:
+        return self.variants[SELECTED]
+
+    def runs(self, variant: str) -> list[RoundResult]:
+        """A variant's rounds in round order."""
+        return sorted((r for r in self.rounds if r.variant == variant), key=lambda r: r.round)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "study": self.study,
+            "trial": self.trial,
+            "validation_accuracy": self.validation_accuracy,
+            "config": self.config.to_dict(),
+            "variants": {name: c.to_dict() for name, c in self.variants.items()},
+            "seed": self.seed,
+            "round_seeds": self.round_seeds,
+            "rounds_requested": len(self.round_seeds),
+            "dataset": self.dataset,
+            "train_pairs": self.train_pairs,
+            "test_pairs": self.test_pairs,
+            "summary": {name: asdict(s) for name, s in self.summary.items()},
+            "rounds": [asdict(r) for r in self.rounds],
+            "wall_seconds": self.wall_seconds,
+            "command": self.command,
+            "versions": self.versions,
+        }
+
+
+def summarize_variants(
+    rows: Sequence[RoundResult], names: Sequence[str]
+) -> dict[str, VariantSummary]:
+    """Per variant: train and test accuracy over rounds, and the paired test difference to the
+    selected configuration (the rounds share their data, so the difference is paired)."""
+    by = {n: sorted((r for r in rows if r.variant == n), key=lambda r: r.round) for n in names}
+    selected = [r.test_accuracy for r in by[SELECTED]]
+    out = {}
+    for name, runs in by.items():
+        test = [r.test_accuracy for r in runs]
+        out[name] = VariantSummary(
+            train=summarize([r.train_accuracy for r in runs]),
+            test=summarize(test),
+            diff=None if name == SELECTED else paired(test, selected),
+            seconds=sum(r.seconds for r in runs),
+        )
+    return out

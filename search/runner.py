@@ -1,0 +1,180 @@
+"""A search run: open or create the study, run its workers until the shared total is reached,
+and say how it went. One worker runs in this process; several run under the supervisor."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+
+from data import Splits
+from models import resolve_device
+from search.locks import SlotLock, owner_lock
+from search.objective import search_splits
+from search.progress import progress_bar, show_progress
+from search.retries import with_storage_retries
+from search.settings import StudySettings, settle
+from search.space import baselines
+from search.storage import StorageChoice, open_storage
+from search.summary import summary
+from search.supervisor import supervise
+from search.trials import FINISHED, count, fail_running
+from search.worker import WorkerSpec, install_stop_handlers, open_worker, run_trials
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `python -m search.run` was asked to do, its flags resolved."""
+
+    study: str
+    storage: StorageChoice
+    given: Mapping[str, Any]  # study-settings flags as given (None: not given)
+    trials: int  # the study's target total of finished trials
+    sampler: str
+    pruner: str
+    device: str
+    threads: int
+    heartbeat: int
+    timeout: float | None
+    create_only: bool = False
+    baselines: bool = True
+
+
+def stored_settings(
+    storage: optuna.storages.BaseStorage | None, study: str
+) -> StudySettings | None:
+    """The settings of an existing study; None when there is no such study yet."""
+    if storage is None:
+        return None
+    try:
+        attrs = optuna.load_study(study_name=study, storage=storage).user_attrs
+    except KeyError:
+        return None
+    return StudySettings.from_user_attrs(attrs, study=study)
+
+
+def run(request: RunRequest) -> int:
+    """Check everything a run needs, create nothing before the data is known good, then run."""
+    resolve_device(request.device)
+    spec = request.storage.spec
+
+    def open_it() -> optuna.storages.BaseStorage:
+        return open_storage(spec, heartbeat=request.heartbeat, pool_size=2)
+
+    storage = open_it() if spec.path is None or spec.path.exists() else None
+    stored = stored_settings(storage, request.study)
+    settings = settle(request.given, stored, study=request.study)
+    splits = search_splits(settings)
+    settings = replace(settings, val_pairs=len(splits.val))
+    if storage is None:
+        storage = open_it()
+    if request.storage.note:
+        print(request.storage.note, file=sys.stderr)
+    with owner_lock(spec):
+        study = optuna.create_study(
+            study_name=request.study, storage=storage, direction="maximize", load_if_exists=True
+        )
+        if stored is None:
+            for name, value in settings.to_user_attrs().items():
+                study.set_user_attr(name, value)
+            if request.baselines:
+                for params in baselines():
+                    study.enqueue_trial(params, user_attrs={"baseline": True})
+        return run_study(request, study, storage=storage, settings=settings, splits=splits)
+
+
+def run_study(
+    request: RunRequest,
+    study: optuna.Study,
+    *,
+    storage: optuna.storages.BaseStorage,
+    settings: StudySettings,
+    splits: Splits,
+) -> int:
+    spec, workers = request.storage.spec, request.storage.workers
+    if spec.path is not None:
+        # This run owns the file: a trial still RUNNING was left by a run that was killed.
+        for number in fail_running(study, "left RUNNING by an interrupted run"):
+            print(
+                f"trial {number} was left RUNNING by an interrupted run: "
+                "marked failed, its parameters queued again",
+                file=sys.stderr,
+            )
+    finished = count(study, FINISHED)
+    if request.create_only:
+        print(f"study {request.study!r} is ready in {spec.url} ({finished} finished trials)")
+        return 0
+    if finished >= request.trials:
+        print(
+            f"study {request.study!r} already has {finished} finished trials "
+            f"(--trials {request.trials}): nothing to do"
+        )
+        print(summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
+        return 0
+    print(
+        f"study {request.study!r}: {finished} of {request.trials} trials finished; running "
+        f"{workers} worker(s) x {request.threads} thread(s), {settings.epochs} epochs per trial"
+    )
+    start = time.time()
+    worker = WorkerSpec(
+        storage=spec,
+        study=request.study,
+        trials=request.trials,
+        settings=settings,
+        sampler=request.sampler,
+        pruner=request.pruner,
+        device=request.device,
+        threads=request.threads,
+        heartbeat=request.heartbeat,
+        deadline=start + request.timeout if request.timeout else None,
+        parallel=workers > 1,
+    )
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    if workers == 1:
+        study, objective = open_worker(worker, stop, splits=splits, storage=storage)
+        with progress_bar(study, request.trials) as bar:
+            why = run_trials(
+                study,
+                objective,
+                target=request.trials,
+                lock=SlotLock(spec, request.study),
+                deadline=worker.deadline,
+                on_trial=lambda frozen: show_progress(bar, study, best=True),
+            )
+    else:
+        why = supervise(study, worker, workers=workers, stop=stop)
+    return report(request, study, why=why, elapsed=time.time() - start)
+
+
+def report(request: RunRequest, study: optuna.Study, *, why: str, elapsed: float) -> int:
+    """The closing summary and the exit status: 0 done, 130 stopped, 1 short of the total."""
+    spec, default = request.storage.spec, request.storage.default
+    text = with_storage_retries(
+        lambda: summary(study, spec, elapsed=elapsed, default_storage=default),
+        "reading the results",
+    )
+    print(text)
+    finished = with_storage_retries(lambda: count(study, FINISHED), "reading the results")
+    if why == "stopped":
+        print(
+            f"interrupted with {finished} of {request.trials} trials finished; "
+            "re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    if why == "timeout":
+        print(f"--timeout reached with {finished} of {request.trials} trials finished")
+    elif finished < request.trials:
+        print(
+            f"workers ended with {finished} of {request.trials} trials finished; "
+            "see their errors above and re-run to resume",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

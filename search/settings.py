@@ -1,0 +1,66 @@
+"""What a study fixes for its whole life: the data it is searched on and the epoch budget.
+
+One frozen type with the one set of defaults; it is stored as the study's user attributes when
+the study is created, read back by every later run, worker and final evaluation, and a re-run's
+flags are checked against it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from models import Config
+from search.errors import UsageError
+
+DEFAULT_STUDY = "digit-pairs"
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    dataset: str = "mnist5k"
+    data_dir: str | None = None  # the folder of the IDX files, for dataset "mnist"
+    seed: int = 0  # the data split, the samplers and every trial derive from it
+    epochs: int = Config.epochs  # the budget of every trial and final-evaluation round
+    train_pairs: int = 1000
+    val_pairs: int | None = None  # None: what the train pool has left (up to 5000)
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_user_attrs(cls, attrs: Mapping[str, Any], *, study: str) -> StudySettings:
+        """The settings stored with a study; one a study lacks takes its default."""
+        values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
+        for name, value in values.items():
+            kind = str if name in ("dataset", "data_dir") else int
+            if not (isinstance(value, kind) or (value is None and name in OPTIONAL)):
+                raise UsageError(
+                    f"study {study!r} has a malformed {name} setting ({value!r}): "
+                    "was it made by search.run?"
+                )
+        return cls(**values)
+
+
+OPTIONAL = ("data_dir", "val_pairs")
+# Flags of search.run that name a setting; data_dir may differ between runs (a moved folder).
+CHECKED = ("dataset", "seed", "epochs", "train_pairs", "val_pairs")
+
+
+def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str) -> StudySettings:
+    """The settings of a run: a new study's are the given flags over the defaults; an existing
+    study's are its own, and a given flag that disagrees with them is refused."""
+    given = {name: value for name, value in given.items() if value is not None}
+    if stored is None:
+        return replace(StudySettings(), **given)
+    for name in CHECKED:
+        if name in given and given[name] != getattr(stored, name):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"study {study!r} was created with {flag} {getattr(stored, name)}, not "
+                f"{given[name]}; drop {flag} or start a new study with --study"
+            )
+    if "data_dir" in given:
+        return replace(stored, data_dir=given["data_dir"])
+    return stored

@@ -1,0 +1,73 @@
+"""Worker processes on this machine: started together, stopped together, replaced if killed."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from functools import partial
+
+import optuna
+
+from search.progress import progress_bar, show_progress
+from search.retries import with_storage_retries
+from search.trials import fail_running
+from search.worker import WorkerSpec, worker_id, worker_main
+
+
+def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: threading.Event) -> str:
+    """Run `workers` processes of `spec` until they end; returns why: "done", "timeout" or
+    "stopped". A worker that dies has its trials failed and queued again, and is replaced
+    unless the run is stopping or it ended on an error of its own (exit 1)."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=worker_main, args=(replace(spec, index=i),)) for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, frame: object) -> None:
+        # A terminal's Ctrl-C reaches every worker; a signal sent to this process alone
+        # (kill, a supervisor) must reach them too.
+        stop.set()
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    reported: set[int] = set()
+    with progress_bar(study, spec.trials) as bar:
+        while any(p.is_alive() for p in procs):
+            time.sleep(1.0)
+            show_progress(bar, study)
+            for p in procs:
+                if p.exitcode in (None, 0) or p.pid is None or p.pid in reported:
+                    continue
+                reported.add(p.pid)
+                worker = worker_id(p.pid)
+                lost = with_storage_retries(
+                    partial(fail_running, study, f"worker {worker} died", worker=worker),
+                    f"failing the trials of worker {worker}",
+                )
+                if lost:
+                    print(
+                        f"worker {p.pid} died (exit {p.exitcode}); trial(s) {lost} "
+                        "marked failed and queued again",
+                        file=sys.stderr,
+                    )
+                if not stop.is_set() and p.exitcode != 1:
+                    # a killed worker is replaced so the total is still reached
+                    new = ctx.Process(target=worker_main, args=(replace(spec, index=len(procs)),))
+                    new.start()
+                    procs.append(new)
+        show_progress(bar, study)
+    if stop.is_set():
+        return "stopped"
+    if spec.deadline is not None and time.time() >= spec.deadline:
+        return "timeout"
+    return "done"

@@ -1,0 +1,64 @@
+"""Helpers shared by the test modules: running the real commands, making data, reading studies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import torch
+
+from data.idx import write_idx
+
+TINY = ["--epochs", "2", "--train-pairs", "100", "--val-pairs", "50"]
+
+
+def run_cli(
+    module: str, *args: str, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def run_tool(
+    name: str, *args: str, cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """A console script installed beside this Python (optuna, optuna-dashboard)."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / name), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def load_study(url: str, name: str) -> optuna.Study:
+    """A study by its storage URL or journal file, read with Optuna alone (as a user would)."""
+    if url.endswith(".journal"):
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+        return optuna.load_study(study_name=name, storage=storage)
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def write_mnist(folder: Path, *, gz: bool, n_train: int = 60, n_test: int = 40) -> None:
+    """Four small IDX files in MNIST's format and names, with random images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    ext = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.arange(n, dtype=torch.uint8) % 10
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)

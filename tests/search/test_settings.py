@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from models import Config
+from search.errors import UsageError
+from search.settings import StudySettings, settle
+
+
+def test_the_defaults_are_configs() -> None:
+    assert StudySettings().epochs == Config().epochs == 20
+    assert Config().augment is True  # every searched configuration is augmented
+
+
+def test_settings_round_trip_through_user_attrs() -> None:
+    s = StudySettings(dataset="mnist", data_dir="/data", seed=3, epochs=7, val_pairs=400)
+    assert StudySettings.from_user_attrs(s.to_user_attrs(), study="x") == s
+
+
+def test_a_setting_a_study_lacks_takes_its_default() -> None:
+    assert StudySettings.from_user_attrs({"epochs": 5}, study="x") == StudySettings(epochs=5)
+
+
+def test_a_malformed_stored_setting_is_one_line() -> None:
+    with pytest.raises(UsageError, match="malformed epochs setting"):
+        StudySettings.from_user_attrs({"epochs": "twenty"}, study="x")
+
+
+def test_a_new_study_takes_the_given_flags_over_the_defaults() -> None:
+    s = settle({"epochs": 4, "seed": None, "dataset": None}, None, study="x")
+    assert s == StudySettings(epochs=4)
+
+
+def test_a_rerun_keeps_the_stored_settings_and_refuses_a_conflicting_flag() -> None:
+    stored = StudySettings(epochs=4, seed=2, val_pairs=500)
+    assert settle({"epochs": None, "seed": 2}, stored, study="x") == stored
+    with pytest.raises(UsageError, match="created with --epochs 4, not 5"):
+        settle({"epochs": 5}, stored, study="x")
+    with pytest.raises(UsageError, match="--val-pairs 500, not 50"):
+        settle({"val_pairs": 50}, stored, study="x")
+
+
+def test_a_rerun_may_name_another_data_dir() -> None:
+    stored = StudySettings(dataset="mnist", data_dir="/old")
+    assert settle({"data_dir": "/new"}, stored, study="x").data_dir == "/new"
