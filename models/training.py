@@ -14,7 +14,8 @@ from data.pairs import PairSet
 from models.augment import augment
 from models.config import Config
 from models.loss import pair_loss
-from models.nets import build_model
+from models.metrics import all_pairs_accuracy
+from models.nets import Siamese, build_model
 
 EVAL_BATCH = 250
 
@@ -27,8 +28,19 @@ class Diverged(Exception):
 class EpochStats:
     epoch: int  # 1-based
     train_loss: float  # mean over the epoch's batches
-    accuracy: dict[str, float]  # comparison accuracy on each evaluated set
+    accuracy: dict[str, float]  # comparison accuracy on each evaluated set's pairs
     seconds: float  # training and evaluation time of this epoch
+    digits: dict[str, float] = field(default_factory=dict)  # digit accuracy on each set
+    # Comparison accuracy over all ordered pairs of each set's images, where it was asked for
+    # and the model reads each digit on its own (see evaluate).
+    all_pairs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scores:
+    comparison: float  # on the pairs as drawn
+    digits: float
+    all_pairs: float | None
 
 
 @dataclass
@@ -56,11 +68,40 @@ def uses_channels_last(config: Config) -> bool:
     return config.family != "mlp"
 
 
+def reads_digits_alone(model: nn.Module) -> bool:
+    """Whether the comparison is a function of each digit's own posterior: a siamese net
+    comparing its digit predictions (the digits head). Its accuracy on any pairing of a set of
+    images then follows from one pass over the images."""
+    return isinstance(model, Siamese) and model.head is None
+
+
+def both_positions(
+    model: nn.Module, x: torch.Tensor, digits: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digit posteriors of a batch's 2B images in the first and in the second position,
+    in the order of classes.reshape(-1), from the digit logits [B, 2, 10] of its forward pass.
+    With weight sharing both positions are the same branch; without, the pairs are read again
+    swapped, so that each branch sees every image."""
+    p = digits.float().softmax(2)
+    if model.config.weight_sharing:
+        return p.reshape(-1, 10), p.reshape(-1, 10)
+    q = model(x.flip(1))[1].float().softmax(2)  # q[:, 0]: the second images by the first branch
+    first = torch.stack([p[:, 0], q[:, 0]], 1)  # [B, 2, 10], each pair's two images in order
+    second = torch.stack([q[:, 1], p[:, 1]], 1)
+    return first.reshape(-1, 10), second.reshape(-1, 10)
+
+
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: Tensors, channels_last: bool = False) -> tuple[float, float]:
-    """(comparison accuracy, digit accuracy) in eval mode, in batches of EVAL_BATCH."""
+def evaluate(
+    model: nn.Module, data: Tensors, channels_last: bool = False, *, all_pairs: bool = False
+) -> Scores:
+    """Comparison and digit accuracy in eval mode, in batches of EVAL_BATCH; with `all_pairs`,
+    for a model that reads digits alone, also the accuracy over every ordered pair of the
+    set's images."""
     model.eval()
     correct = digits_correct = 0
+    posteriors = []  # per batch: (first position, second position) of each image, [2B, 10]
+    every = all_pairs and reads_digits_alone(model)
     for start in range(0, len(data.target), EVAL_BATCH):
         x = data.x[start : start + EVAL_BATCH]
         if channels_last:
@@ -69,8 +110,14 @@ def evaluate(model: nn.Module, data: Tensors, channels_last: bool = False) -> tu
         correct += (main.argmax(1) == data.target[start : start + EVAL_BATCH]).sum().item()
         hits = digits.argmax(2) == data.classes[start : start + EVAL_BATCH]
         digits_correct += hits.sum().item()
+        if every:
+            posteriors.append(both_positions(model, x, digits))
     n = len(data.target)
-    return correct / n, digits_correct / (2 * n)
+    every_pair = None
+    if every:
+        first, second = (torch.cat(p) for p in zip(*posteriors, strict=True))
+        every_pair = all_pairs_accuracy(first, second, data.classes.reshape(-1))
+    return Scores(correct / n, digits_correct / (2 * n), every_pair)
 
 
 def train(
@@ -84,12 +131,15 @@ def train(
     device: torch.device,
     threads: int | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    all_pairs: bool = False,
 ) -> TrainResult:
     """Train `config` on `train_pairs`, evaluating every set of `eval_pairs` after each epoch.
 
     Every random draw (initialization, batch order, dropout, augmentation) follows `seed`;
     the global random state of the caller is left as it was. `on_epoch` may raise to stop
-    (a search raises optuna.TrialPruned there). Raises Diverged on a NaN or infinite loss.
+    (a search raises optuna.TrialPruned there). With `all_pairs`, every epoch also scores each
+    set over all ordered pairs of its images where the model allows (see evaluate). Raises
+    Diverged on a NaN or infinite loss.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -136,10 +186,22 @@ def train(
             train_loss = total.item() / len(batches)  # one device sync per epoch
             if not math.isfinite(train_loss):
                 raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
-            accuracy = {name: evaluate(model, d, channels_last)[0] for name, d in evals.items()}
-            stats = EpochStats(epoch, train_loss, accuracy, time.perf_counter() - start)
+            scores = {
+                name: evaluate(model, d, channels_last, all_pairs=all_pairs)
+                for name, d in evals.items()
+            }
+            stats = EpochStats(
+                epoch,
+                train_loss,
+                {name: sc.comparison for name, sc in scores.items()},
+                time.perf_counter() - start,
+                digits={name: sc.digits for name, sc in scores.items()},
+                all_pairs={
+                    name: sc.all_pairs for name, sc in scores.items() if sc.all_pairs is not None
+                },
+            )
             result.history.append(stats)
             if on_epoch is not None:
                 on_epoch(stats)
-        result.train_accuracy = evaluate(model, train_data, channels_last)[0]
+        result.train_accuracy = evaluate(model, train_data, channels_last).comparison
     return result

@@ -7,12 +7,23 @@ from dataclasses import replace
 from models import Config
 
 SELECTED = "selected"
+DEFAULT = "default config"  # the search's yardstick: Config's defaults, the study's epochs
+
+
+def default_config(epochs: int) -> Config:
+    """The configuration a search must beat: Config's defaults (the siamese baseline a new
+    study queues first) with the study's epoch budget."""
+    return Config(epochs=epochs)
 
 
 def variants(config: Config, *, ablation: bool) -> dict[str, Config]:
-    """The selected config, and with ablation: weight sharing on/off x auxiliary loss on/off
-    (alpha = 1 is off) and the mlp baseline, all with the selected hyper-parameters."""
+    """The selected config; the default configuration (unless it is the selection); and with
+    ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp
+    baseline, all with the selected hyper-parameters."""
     out = {SELECTED: config}
+    default = default_config(config.epochs)
+    if default != config:
+        out[DEFAULT] = default
     if not ablation:
         return out
     aux_alpha = config.alpha if config.alpha < 1.0 else 0.5

@@ -33,7 +33,7 @@ from search.cli import (
 from search.errors import UsageError
 from search.publish import publish
 from search.render import tables
-from search.result import EvalResult, summarize_variants
+from search.result import EvalResult, gain_over_default, summarize_variants
 from search.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
 from search.selection import pick_trial, replay
 from search.settings import StudySettings
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         train_pairs=settings.train_pairs,
         test_pairs=TEST_PAIRS,
         summary=summarize_variants(rows, list(configs)),
+        gain=gain_over_default(rows),
         rounds=rows,
         wall_seconds=time.time() - start,
         command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),

@@ -40,6 +40,10 @@ def publish(study: optuna.Study, result: EvalResult) -> tuple[Path, Path]:
         name: {"test_mean": s.test.mean, "test_std": s.test.std, "rounds": s.test.n}
         for name, s in result.summary.items()
     }
-    study.set_user_attr("final_eval", summaries | {"trial": result.trial, "seed": result.seed})
+    gain = {"mean": result.gain.mean, "low": result.gain.low, "high": result.gain.high}
+    study.set_user_attr(
+        "final_eval",
+        summaries | {"trial": result.trial, "seed": result.seed, "gain_over_default": gain},
+    )
     save_note(study, note(result, html_path=html_path, json_path=json_path))
     return json_path, html_path

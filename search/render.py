@@ -18,8 +18,19 @@ def interval(s: Summary) -> str:
     return f"[{100 * s.low:.2f}, {100 * s.high:.2f}]"
 
 
+def gain(result: EvalResult) -> str:
+    """The search's gain over the default configuration, in one sentence."""
+    g, rounds = result.gain, len(result.round_seeds)
+    if result.default_variant == SELECTED:
+        return f"the selection is the default configuration (gain 0 over {rounds} rounds)"
+    return (
+        f"gain of the selection over the default configuration: {100 * g.mean:+.2f} points, "
+        f"95% CI [{100 * g.low:+.2f}, {100 * g.high:+.2f}], paired over {rounds} rounds"
+    )
+
+
 def tables(result: EvalResult) -> str:
-    """One row per variant, then one row per round of the selected configuration."""
+    """The gain, one row per variant, then one row per round of the selected configuration."""
     rows = [
         (
             name,
@@ -41,6 +52,7 @@ def tables(result: EvalResult) -> str:
     ]  # fmt: skip
     return "\n\n".join(
         [
+            gain(result),
             table(rows, header=header),
             table(per_round, header=("round", "seed", "train acc %", "test acc %", "seconds")),
         ]
@@ -52,6 +64,8 @@ def note(result: EvalResult, *, html_path: Path, json_path: Path) -> str:
     title = f"trial #{result.trial}, {len(result.round_seeds)} rounds, seed {result.seed}"
     lines = [
         f"## Final evaluation: {title}",
+        "",
+        f"**{gain(result)}**",
         "",
         "| variant | test accuracy % (mean +- std) | 95% CI | train % |",
         "|---|---|---|---|",

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from models import Config
-from search.ablation import SELECTED
+from search.ablation import DEFAULT, SELECTED
 from search.rounds import RoundResult
 from search.stats import Summary, paired, summarize
 
@@ -33,6 +33,7 @@ class EvalResult:
     train_pairs: int
     test_pairs: int
     summary: dict[str, VariantSummary]
+    gain: Summary  # selected - default configuration, paired over the rounds
     rounds: list[RoundResult]
     wall_seconds: float
     command: str
@@ -41,6 +42,11 @@ class EvalResult:
     @property
     def config(self) -> Config:
         return self.variants[SELECTED]
+
+    @property
+    def default_variant(self) -> str:
+        """The variant that is the default configuration: its own, or the selection itself."""
+        return DEFAULT if DEFAULT in self.variants else SELECTED
 
     def runs(self, variant: str) -> list[RoundResult]:
         """A variant's rounds in round order."""
@@ -60,6 +66,8 @@ class EvalResult:
             "train_pairs": self.train_pairs,
             "test_pairs": self.test_pairs,
             "summary": {name: asdict(s) for name, s in self.summary.items()},
+            "default_variant": self.default_variant,
+            "gain_over_default": asdict(self.gain),
             "rounds": [asdict(r) for r in self.rounds],
             "wall_seconds": self.wall_seconds,
             "command": self.command,
@@ -84,3 +92,16 @@ def summarize_variants(
             seconds=sum(r.seconds for r in runs),
         )
     return out
+
+
+def gain_over_default(rows: Sequence[RoundResult]) -> Summary:
+    """Test accuracy of the selection minus the default configuration's, round by round; zero
+    when the selection is the default configuration."""
+    names = {r.variant for r in rows}
+    default = DEFAULT if DEFAULT in names else SELECTED
+
+    def test(name: str) -> list[float]:
+        runs = sorted((r for r in rows if r.variant == name), key=lambda r: r.round)
+        return [r.test_accuracy for r in runs]
+
+    return paired(test(SELECTED), test(default))

@@ -44,6 +44,7 @@ def test_final_eval_writes_report_json_and_attaches_to_the_study(
         assert 0.0 <= row["train_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
         assert len(row["epochs"]) == 2  # the study's epoch budget
     assert len(result["variants"]) >= 3
+    assert result["gain_over_default"]["n"] == 3 and "gain" in r.stdout
     page = (cwd / "studies" / "tiny" / "final_eval.html").read_text()
     assert "plotly" in page.lower() and "Test accuracy per variant" in page
     assert "Mean learning curves" in page
@@ -52,6 +53,34 @@ def test_final_eval_writes_report_json_and_attaches_to_the_study(
     assert study.user_attrs["final_eval"]["selected"]["rounds"] == 3
     artifacts = list((cwd / "studies" / "artifacts").iterdir())
     assert len(artifacts) == 2
+
+
+def test_the_default_configuration_runs_on_the_same_rounds(
+    tiny_study: Path, tmp_path: Path
+) -> None:
+    cwd = copy_study(tiny_study, tmp_path)
+    # trial 1 is the cnn baseline, so the default (siamese) configuration is another variant
+    r = run_cli("search.final_eval", "--study", "tiny", "--trial", "1", "--no-ablation",
+                "--rounds", "3", cwd=cwd)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
+    default = result["default_variant"]
+    assert default == "default config" and set(result["variants"]) == {"selected", default}
+    assert result["variants"][default]["family"] == "siamese"
+    assert result["variants"][default]["epochs"] == 2  # the study's budget
+    test = {
+        name: {r["seed"]: r["test_accuracy"] for r in result["rounds"] if r["variant"] == name}
+        for name in ("selected", default)
+    }
+    assert set(test[default]) == set(test["selected"]) == set(result["round_seeds"])
+    diffs = [test["selected"][s] - test[default][s] for s in result["round_seeds"]]
+    gain = result["gain_over_default"]
+    assert gain["mean"] == pytest.approx(sum(diffs) / 3) and gain["n"] == 3
+    assert "gain of the selection over the default configuration" in r.stdout
+    page = (cwd / "studies" / "tiny" / "final_eval.html").read_text()
+    assert "gain of the selection over the default configuration" in page
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
+    assert study.user_attrs["final_eval"]["gain_over_default"]["mean"] == gain["mean"]
 
 
 def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_path: Path) -> None:
@@ -73,7 +102,7 @@ def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_pat
     assert numbers(a) == numbers(b)
     assert a["round_seeds"] == b["round_seeds"]
     assert set(a["round_seeds"]).isdisjoint(c["round_seeds"])
-    assert len(a["variants"]) == 1
+    assert set(a["variants"]) <= {"selected", "default config"}  # no ablation
 
 
 @pytest.mark.parametrize(

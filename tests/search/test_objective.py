@@ -50,6 +50,10 @@ def test_objective_under_fixed_trial(family: str, small_objective: Objective) ->
     attrs = trial.user_attrs
     assert attrs["seed"] == 3 and attrs["n_params"] > 0
     assert attrs["seconds_per_epoch"] > 0 and 0.0 <= attrs["train_accuracy"] <= 1.0
+    # A siamese net comparing its digit predictions is scored over all ordered pairs of the
+    # validation images; the others over the validation pairs, which are kept either way.
+    assert attrs["value_over"] == ("all pairs" if family == "siamese" else "pairs")
+    assert (value == attrs["val_pairs_accuracy"]) == (family != "siamese")
 
 
 def test_objective_refuses_test_pairs(mnist5k: Source) -> None:

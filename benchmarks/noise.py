@@ -1,0 +1,102 @@
+"""Benchmark: how much a trial's value moves when only chance changes, before and after.
+
+One configuration (Config's default, the study's 20 epochs), trained R times in two regimes:
+"seeds" keeps the data split of seed 0 and changes only the training seed; "splits" changes
+the split and the training seed together (what a different study seed does). Every run is
+scored, from the same trained net, in the ways a trial's value can be read:
+
+- pairs: comparison accuracy on the validation pairs (500 on mnist5k), the value before;
+- all pairs: over every ordered pair of the validation images (1000 images, 999,000 pairs),
+  exact given the digit posteriors, the value now;
+- all pairs, last 3: the mean of that over the last three epochs;
+- digits: digit accuracy on the validation images.
+
+It prints the std of each over the runs (in points) and its ratio to the pairs' std, and the
+cost per trial of scoring every epoch on all pairs (runs with it and without it, alternated).
+
+    python benchmarks/noise.py [--runs 8] [--epochs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+
+import torch
+
+from data import load_source, make_splits
+from models import Config, train
+from search.objective import trial_seed
+
+SCORES = ("pairs", "all pairs", "all pairs, last 3", "digits")
+
+
+def one_run(job: tuple[int, int, int, bool]) -> tuple[dict[str, float], float]:
+    split_seed, train_seed, epochs, all_pairs = job
+    torch.set_num_threads(1)
+    splits = make_splits(load_source("mnist5k"), seed=split_seed)
+    start = time.perf_counter()
+    result = train(
+        Config(epochs=epochs),
+        splits.train,
+        {"val": splits.val},
+        mean=splits.mean,
+        std=splits.std,
+        seed=train_seed,
+        device=torch.device("cpu"),
+        threads=1,
+        all_pairs=all_pairs,
+    )
+    seconds = time.perf_counter() - start
+    last = result.history[-1]
+    scores = {"pairs": last.accuracy["val"], "digits": last.digits["val"]}
+    if all_pairs:
+        scores["all pairs"] = last.all_pairs["val"]
+        scores["all pairs, last 3"] = statistics.mean(
+            h.all_pairs["val"] for h in result.history[-3:]
+        )
+    return scores, seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--runs", type=int, default=8, help="runs per regime (default: 8)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs per run (default: 20)")
+    p.add_argument(
+        "--cost-runs", type=int, default=4, help="runs of each for the cost (default: 4)"
+    )
+    args = p.parse_args()
+    regimes = {
+        "seeds (split fixed)": [(0, trial_seed(0, r), args.epochs, True) for r in range(args.runs)],
+        "splits and seeds": [(r, trial_seed(r, 0), args.epochs, True) for r in range(args.runs)],
+    }
+    cost_jobs = [(0, r, args.epochs, flag) for r in range(args.cost_runs) for flag in (True, False)]
+    workers = max(1, (multiprocessing.cpu_count() or 1))
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = {name: pool.map(one_run, jobs) for name, jobs in regimes.items()}
+        costs = pool.map(one_run, cost_jobs)
+    print(
+        f"default Config, {args.epochs} epochs, {args.runs} runs per regime, mnist5k "
+        "(1000 training pairs, 500 validation pairs); std over runs in points"
+    )
+    header = f"{'regime':<22}" + "".join(f"{s:>20}" for s in SCORES)
+    print(header)
+    for name, runs in results.items():
+        stds = {s: 100 * statistics.stdev(r[0][s] for r in runs) for s in SCORES}
+        cells = "".join(f"{stds[s]:>12.2f} ({stds[s] / stds['pairs']:.2f}x)" for s in SCORES)
+        print(f"{name:<22}{cells}")
+        means = "".join(f"{100 * statistics.mean(r[0][s] for r in runs):>20.2f}" for s in SCORES)
+        print(f"{'  mean %':<22}{means}")
+    with_all = statistics.median(c[1] for c, job in zip(costs, cost_jobs, strict=True) if job[3])
+    without = statistics.median(c[1] for c, job in zip(costs, cost_jobs, strict=True) if not job[3])
+    print(
+        f"seconds per trial (median of {args.cost_runs}, 1 thread, {workers} at a time): "
+        f"all pairs scored every epoch {with_all:.2f} s, pairs only {without:.2f} s: "
+        f"{with_all / without:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
