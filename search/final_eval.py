@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         resolve_device(args.device)
         study = load(args.study, args.storage)
-        trial = pick_trial(study, args.trial)
+        trial, why = pick_trial(study, args.trial)
         settings = StudySettings.from_user_attrs(study.user_attrs, study=args.study)
         if args.data_dir is not None:
             settings = replace(settings, data_dir=str(args.data_dir))
@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         # Check the data once here: a bad --data-dir ends in one line before any work starts.
         load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
         val = 100 * (trial.value or 0)
+        print(f"study {args.study!r}: {why}")
         print(
-            f"study {args.study!r}, trial #{trial.number} (validation {val:.2f} %): "
+            f"trial #{trial.number} (search validation {val:.2f} %): "
             f"{len(configs)} variant(s) x {args.rounds} rounds, {args.workers} worker(s)"
         )
         start = time.time()
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     result = EvalResult(
         study=args.study,
         trial=trial.number,
+        selection=why,
         validation_accuracy=trial.value,
         variants=configs,
         seed=args.seed,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import torch
 
-from data import Splits, load_source, make_splits
+from data import Source, Splits, load_source, make_splits
 from models import Diverged, EpochStats, build_model, count_parameters, train
+from search.racing import RACE_SEED, race_seed
 from search.settings import StudySettings
 from search.space import suggest_config
 
@@ -18,15 +20,39 @@ class WorkerStopped(Exception):
     """The worker was asked to stop (SIGTERM or Ctrl-C) in the middle of a trial."""
 
 
-def search_splits(settings: StudySettings) -> Splits:
-    """A study's training and validation pairs; its test pairs are not even drawn."""
-    data_dir = Path(settings.data_dir) if settings.data_dir else None
-    return make_splits(
-        load_source(settings.dataset, data_dir),
-        seed=settings.seed,
-        n_train=settings.train_pairs,
-        n_val=settings.val_pairs,
-    )
+class SearchData:
+    """A study's train pool, loaded once per process, and the splits it draws from it: the
+    study's own (its seed) and the race's. It never holds a test image, so no test pair can
+    be drawn during a search."""
+
+    def __init__(self, source: Source, settings: StudySettings) -> None:
+        if len(source.test_images):
+            raise ValueError("the search must not hold test pairs or the images they come from")
+        self.source, self.settings = source, settings
+        self.drawn: dict[int, Splits] = {}
+
+    @classmethod
+    def of(cls, source: Source, settings: StudySettings) -> SearchData:
+        """The train pool of `source`; its test pool is left behind."""
+        empty = source.test_images[:0], source.test_labels[:0]
+        return cls(replace(source, test_images=empty[0], test_labels=empty[1]), settings)
+
+    @classmethod
+    def load(cls, settings: StudySettings) -> SearchData:
+        data_dir = Path(settings.data_dir) if settings.data_dir else None
+        return cls.of(load_source(settings.dataset, data_dir), settings)
+
+    def splits(self, seed: int | None = None) -> Splits:
+        """Training and validation pairs drawn with `seed` (the study's by default)."""
+        seed = self.settings.seed if seed is None else seed
+        if seed not in self.drawn:
+            self.drawn[seed] = make_splits(
+                self.source,
+                seed=seed,
+                n_train=self.settings.train_pairs,
+                n_val=self.settings.val_pairs,
+            )
+        return self.drawn[seed]
 
 
 def trial_value(stats: EpochStats) -> float:
@@ -42,30 +68,32 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
 
 
 class Objective:
-    """Holds the data loaded once per process; the test pairs are never given to it."""
+    """Trains a trial's configuration on the study's data. A search trial uses the study's
+    split and its own seed, and may be pruned; a race trial (user attribute race_seed) uses
+    that race seed's split and training seed, shared by every finalist, and runs to the end."""
 
     def __init__(
         self,
-        splits: Splits,
+        data: SearchData,
         *,
-        epochs: int,
-        seed: int,
         device: torch.device,
         threads: int | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        if splits.test is not None:
-            raise ValueError("the objective must not hold test pairs")
-        self.splits = splits
-        self.epochs = epochs
-        self.seed = seed
+        self.data = data
         self.device = device
         self.threads = threads
         self.stop = stop or threading.Event()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        config = suggest_config(trial, epochs=self.epochs)
-        seed = trial_seed(self.seed, trial.number)
+        settings = self.data.settings
+        config = suggest_config(trial, epochs=settings.epochs)
+        race = trial.user_attrs.get(RACE_SEED)
+        if race is None:
+            seed, splits = trial_seed(settings.seed, trial.number), self.data.splits()
+        else:
+            seed = race_seed(settings.seed, race)
+            splits = self.data.splits(seed)
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("n_params", count_parameters(build_model(config)))
         epoch_seconds: list[float] = []
@@ -75,17 +103,17 @@ class Objective:
             trial.report(trial_value(stats), stats.epoch)
             if self.stop.is_set():
                 raise WorkerStopped(f"worker stopped during epoch {stats.epoch}")
-            if trial.should_prune():
+            if race is None and trial.should_prune():
                 trial.set_user_attr("seconds_per_epoch", sum(epoch_seconds) / len(epoch_seconds))
                 raise optuna.TrialPruned(f"pruned after epoch {stats.epoch}")
 
         try:
             result = train(
                 config,
-                self.splits.train,
-                {"val": self.splits.val},
-                mean=self.splits.mean,
-                std=self.splits.std,
+                splits.train,
+                {"val": splits.val},
+                mean=splits.mean,
+                std=splits.std,
                 seed=seed,
                 device=self.device,
                 threads=self.threads,
@@ -97,8 +125,8 @@ class Objective:
             # learn from it (a failed trial is ignored by the samplers and re-sampled).
             trial.set_user_attr("diverged", str(e))
             raise optuna.TrialPruned(f"diverged: {e}") from None
-        trial.set_user_attr("seconds_per_epoch", sum(epoch_seconds) / len(epoch_seconds))
         last = result.history[-1]
+        trial.set_user_attr("seconds_per_epoch", sum(epoch_seconds) / len(epoch_seconds))
         trial.set_user_attr("train_accuracy", result.train_accuracy)
         trial.set_user_attr("val_pairs_accuracy", last.accuracy["val"])
         trial.set_user_attr("value_over", "all pairs" if "val" in last.all_pairs else "pairs")

@@ -65,6 +65,8 @@ def note(result: EvalResult, *, html_path: Path, json_path: Path) -> str:
     lines = [
         f"## Final evaluation: {title}",
         "",
+        f"Selection: {result.selection}.",
+        "",
         f"**{gain(result)}**",
         "",
         "| variant | test accuracy % (mean +- std) | 95% CI | train % |",

@@ -93,6 +93,7 @@ def render(result: EvalResult) -> str:
 <h1>Final evaluation of study {study}, trial #{result.trial}</h1>
 <p>{len(result.round_seeds)} rounds, seed {result.seed}; each round draws new training and
 test pairs and a new initialization. Test accuracy in %.</p>
+<p>Selection: {html.escape(result.selection)}.</p>
 <p><b>{html.escape(gain(result))}</b></p>
 <table><tr><th>variant</th><th>test mean +- std</th><th>95% interval</th><th>train mean</th></tr>
 {table_rows}</table>

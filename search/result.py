@@ -25,6 +25,7 @@ class VariantSummary:
 class EvalResult:
     study: str
     trial: int
+    selection: str  # which trial was taken and why
     validation_accuracy: float | None
     variants: dict[str, Config]  # the selected configuration first
     seed: int
@@ -56,6 +57,7 @@ class EvalResult:
         return {
             "study": self.study,
             "trial": self.trial,
+            "selection": self.selection,
             "validation_accuracy": self.validation_accuracy,
             "config": self.config.to_dict(),
             "variants": {name: c.to_dict() for name, c in self.variants.items()},

@@ -65,6 +65,12 @@ def build_parser() -> Parser:
                    help=f"training pairs (default: {DEFAULTS.train_pairs}, or the study's)")
     p.add_argument("--val-pairs", type=positive_int, default=None,
                    help="validation pairs (default: what the train pool has left, up to 5000)")
+    p.add_argument("--finalists", type=non_negative_int, default=None,
+                   help="the best configurations raced after the search, with the default one, "
+                   f"on further seeds; 0: no race (default: {DEFAULTS.finalists}, or the "
+                   "study's)")
+    p.add_argument("--race-seeds", type=positive_int, default=None,
+                   help=f"seeds of the race (default: {DEFAULTS.race_seeds}, or the study's)")
     add_workers_option(p, default=None,
                        help=f"worker processes on this machine (default: {DEFAULT_WORKERS}, one "
                        "per core; 1 on SQLite)")
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 "epochs": args.epochs,
                 "train_pairs": args.train_pairs,
                 "val_pairs": args.val_pairs,
+                "finalists": args.finalists,
+                "race_seeds": args.race_seeds,
             },
             trials=args.trials,
             sampler=args.sampler,

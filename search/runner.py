@@ -12,18 +12,18 @@ from typing import Any
 
 import optuna
 
-from data import Splits
 from models import resolve_device
 from search.locks import SlotLock, owner_lock
-from search.objective import search_splits
+from search.objective import SearchData
 from search.progress import progress_bar, show_progress
+from search.racing import Plan
 from search.retries import with_storage_retries
 from search.settings import StudySettings, settle
 from search.space import baselines
 from search.storage import StorageChoice, open_storage
 from search.summary import summary
 from search.supervisor import supervise
-from search.trials import FINISHED, count, fail_running
+from search.trials import fail_running
 from search.worker import WorkerSpec, install_stop_handlers, open_worker, run_trials
 
 
@@ -69,8 +69,9 @@ def run(request: RunRequest) -> int:
     storage = open_it() if spec.path is None or spec.path.exists() else None
     stored = stored_settings(storage, request.study)
     settings = settle(request.given, stored, study=request.study)
-    splits = search_splits(settings)
-    settings = replace(settings, val_pairs=len(splits.val))
+    data = SearchData.load(settings)  # the data is checked before anything is created
+    settings = replace(settings, val_pairs=len(data.splits().val))
+    data = SearchData(data.source, settings)
     if storage is None:
         storage = open_it()
     if request.storage.note:
@@ -85,7 +86,7 @@ def run(request: RunRequest) -> int:
             if request.baselines:
                 for params in baselines():
                     study.enqueue_trial(params, user_attrs={"baseline": True})
-        return run_study(request, study, storage=storage, settings=settings, splits=splits)
+        return run_study(request, study, storage=storage, data=data)
 
 
 def run_study(
@@ -93,8 +94,7 @@ def run_study(
     study: optuna.Study,
     *,
     storage: optuna.storages.BaseStorage,
-    settings: StudySettings,
-    splits: Splits,
+    data: SearchData,
 ) -> int:
     spec, workers = request.storage.spec, request.storage.workers
     if spec.path is not None:
@@ -105,20 +105,24 @@ def run_study(
                 "marked failed, its parameters queued again",
                 file=sys.stderr,
             )
-    finished = count(study, FINISHED)
+    settings = data.settings
+    plan = Plan(trials=request.trials, finalists=settings.finalists, seeds=settings.race_seeds)
+    trials = study.get_trials(deepcopy=False)
+    finished, total = plan.progress(trials)
     if request.create_only:
         print(f"study {request.study!r} is ready in {spec.url} ({finished} finished trials)")
         return 0
-    if finished >= request.trials:
+    if plan.done(trials):
         print(
             f"study {request.study!r} already has {finished} finished trials "
-            f"(--trials {request.trials}): nothing to do"
+            f"(--trials {request.trials}{race_words(plan)}): nothing to do"
         )
         print(summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
         return 0
     print(
-        f"study {request.study!r}: {finished} of {request.trials} trials finished; running "
-        f"{workers} worker(s) x {request.threads} thread(s), {settings.epochs} epochs per trial"
+        f"study {request.study!r}: {finished} of {total} trials finished "
+        f"({request.trials} search{race_words(plan)}); running {workers} worker(s) x "
+        f"{request.threads} thread(s), {settings.epochs} epochs per trial"
     )
     start = time.time()
     worker = WorkerSpec(
@@ -137,22 +141,30 @@ def run_study(
     stop = threading.Event()
     install_stop_handlers(stop)
     if workers == 1:
-        study, objective = open_worker(worker, stop, splits=splits, storage=storage)
-        with progress_bar(study, request.trials) as bar:
+        study, objective = open_worker(worker, stop, data=data, storage=storage)
+        with progress_bar(study, plan) as bar:
             why = run_trials(
                 study,
                 objective,
-                target=request.trials,
+                plan=plan,
                 lock=SlotLock(spec, request.study),
                 deadline=worker.deadline,
-                on_trial=lambda frozen: show_progress(bar, study, best=True),
+                on_trial=lambda frozen: show_progress(bar, study, plan, best=True),
             )
     else:
         why = supervise(study, worker, workers=workers, stop=stop)
-    return report(request, study, why=why, elapsed=time.time() - start)
+    return report(request, study, plan, why=why, elapsed=time.time() - start)
 
 
-def report(request: RunRequest, study: optuna.Study, *, why: str, elapsed: float) -> int:
+def race_words(plan: Plan) -> str:
+    if plan.finalists == 0:
+        return ""
+    return f", then a race of the {plan.finalists} best and the default on {plan.seeds} seeds"
+
+
+def report(
+    request: RunRequest, study: optuna.Study, plan: Plan, *, why: str, elapsed: float
+) -> int:
     """The closing summary and the exit status: 0 done, 130 stopped, 1 short of the total."""
     spec, default = request.storage.spec, request.storage.default
     text = with_storage_retries(
@@ -160,19 +172,20 @@ def report(request: RunRequest, study: optuna.Study, *, why: str, elapsed: float
         "reading the results",
     )
     print(text)
-    finished = with_storage_retries(lambda: count(study, FINISHED), "reading the results")
+    trials = with_storage_retries(lambda: study.get_trials(deepcopy=False), "reading the results")
+    finished, total = plan.progress(trials)
     if why == "stopped":
         print(
-            f"interrupted with {finished} of {request.trials} trials finished; "
+            f"interrupted with {finished} of {total} trials finished; "
             "re-run the same command to resume",
             file=sys.stderr,
         )
         return 130
     if why == "timeout":
-        print(f"--timeout reached with {finished} of {request.trials} trials finished")
-    elif finished < request.trials:
+        print(f"--timeout reached with {finished} of {total} trials finished")
+    elif not plan.done(trials):
         print(
-            f"workers ended with {finished} of {request.trials} trials finished; "
+            f"workers ended with {finished} of {total} trials finished; "
             "see their errors above and re-run to resume",
             file=sys.stderr,
         )

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from models import Config
 from search.errors import UsageError
+from search.racing import Race, race_of, search_trials
 from search.space import suggest_config
 
 
-def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
-    """Trial `number`, or the study's best when None."""
+def best_search_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    complete = [t for t in search_trials(trials) if t.state == TrialState.COMPLETE]
+    return max(complete, key=lambda t: (t.value or 0.0, -t.number), default=None)
+
+
+def pick_trial(study: optuna.Study, number: int | None) -> tuple[FrozenTrial, str]:
+    """Trial `number`, else the raced winner, else the search's best; and why, in words."""
     trials = study.get_trials(deepcopy=False)
     if number is not None:
         if number >= len(trials):
@@ -22,12 +30,32 @@ def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
         trial = trials[number]
         if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
             raise UsageError(f"trial {number} is {trial.state.name}; choose a finished trial")
-        return trial
-    if not any(t.state == TrialState.COMPLETE for t in trials):
+        return trial, f"trial #{number}, as asked"
+    best = best_search_trial(trials)
+    if best is None:
         raise UsageError(
             f"study {study.study_name!r} has no completed trial yet; run python -m search.run"
         )
-    return study.best_trial
+    race = race_of(study, trials)
+    if race is None:
+        return best, f"trial #{best.number}, the search's best validation value (no race)"
+    if not race.complete or race.winner is None:
+        return best, (
+            f"trial #{best.number}, the search's best validation value: its race is not "
+            "finished (run search.run again to finish it)"
+        )
+    w = race.winner
+    return trials[w.trial], f"trial #{w.trial}, the raced winner: {describe(race)}"
+
+
+def describe(race: Race) -> str:
+    """The race in one line: each finalist's mean validation value over the race seeds."""
+    parts = [
+        f"#{s.trial}{' (default)' if s.default else ''} {100 * s.mean:.2f}"
+        for s in sorted(race.standings, key=lambda s: -s.mean if s.values else 1.0)
+    ]
+    seeds = max((len(s.values) for s in race.standings), default=0)
+    return f"mean validation % over {seeds} race seeds: " + ", ".join(parts)
 
 
 def replay(trial: FrozenTrial, *, epochs: int) -> Config:

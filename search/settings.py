@@ -25,6 +25,10 @@ class StudySettings:
     epochs: int = Config.epochs  # the budget of every trial and final-evaluation round
     train_pairs: int = 1000
     val_pairs: int | None = None  # None: what the train pool has left (up to 5000)
+    # The race after the search (search.racing): the best `finalists` configurations and the
+    # default one, each trained again on `race_seeds` further seeds; 0 finalists is no race.
+    finalists: int = 5
+    race_seeds: int = 5
 
     def to_user_attrs(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +49,7 @@ class StudySettings:
 
 OPTIONAL = ("data_dir", "val_pairs")
 # Flags of search.run that name a setting; data_dir may differ between runs (a moved folder).
-CHECKED = ("dataset", "seed", "epochs", "train_pairs", "val_pairs")
+CHECKED = ("dataset", "seed", "epochs", "train_pairs", "val_pairs", "finalists", "race_seeds")
 
 
 def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str) -> StudySettings:

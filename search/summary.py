@@ -8,6 +8,8 @@ import optuna
 from optuna.trial import TrialState
 
 from search.cli import table
+from search.racing import Race, race_of
+from search.selection import best_search_trial
 from search.storage import STUDIES_DIR, StorageSpec
 
 ARTIFACT_DIR = STUDIES_DIR / "artifacts"
@@ -43,21 +45,51 @@ def summary(
         ("running", str(counts[TrialState.RUNNING])),
         ("elapsed", f"{elapsed:.0f} s"),
     ]
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete:
-        best = study.best_trial
-        rows.insert(0, ("best validation accuracy", f"{100 * (best.value or 0):.2f} %"))
-        rows.insert(1, ("best trial", f"#{best.number}"))
-        lines.append(table(rows))
-        lines.append("")
-        params = [(k, format_value(v)) for k, v in best.params.items()]
-        lines.append(table(params, header=("parameter", "value")))
-    else:
+    best = best_search_trial(trials)
+    if best is None:
         lines.append(table(rows))
         lines.append("no complete trial yet")
+    else:
+        rows.insert(0, ("best validation accuracy", f"{100 * (best.value or 0):.2f} %"))
+        rows.insert(1, ("best trial", f"#{best.number}"))
+        race = race_of(study, trials)
+        chosen = best
+        if race is not None:
+            rows.insert(2, ("race", race_state(race)))
+            if race.complete and race.winner is not None:
+                chosen = next(t for t in trials if t.number == race.winner.trial)
+        lines.append(table(rows))
+        if race is not None:
+            lines.append("")
+            lines.append(race_table(race))
+        lines.append("")
+        params = [(k, format_value(v)) for k, v in chosen.params.items()]
+        lines.append(table(params, header=(f"trial #{chosen.number}", "value")))
     lines += [
         "",
         "open the dashboard:   " + dashboard_command(spec),
         "final evaluation:     " + final_eval_command(study.study_name, spec, default_storage),
     ]
     return "\n".join(lines)
+
+
+def race_state(race: Race) -> str:
+    if not race.complete:
+        return "not finished (run the same command again to finish it)"
+    if race.winner is None:
+        return "every raced run failed"
+    return f"won by trial #{race.winner.trial}"
+
+
+def race_table(race: Race) -> str:
+    """The finalists, best mean first, with their mean validation over the race seeds."""
+    rows = [
+        (
+            f"#{s.trial}" + (" (default)" if s.default else ""),
+            f"{100 * s.mean:.2f}" if s.values else "-",
+            str(len(s.values)),
+            "winner" if s is race.winner else "",
+        )
+        for s in sorted(race.standings, key=lambda s: -s.mean if s.values else 1.0)
+    ]
+    return table(rows, header=("finalist", "mean validation %", "race seeds", ""))

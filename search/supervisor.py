@@ -41,10 +41,10 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     reported: set[int] = set()
-    with progress_bar(study, spec.trials) as bar:
+    with progress_bar(study, spec.plan) as bar:
         while any(p.is_alive() for p in procs):
             time.sleep(1.0)
-            show_progress(bar, study)
+            show_progress(bar, study, spec.plan)
             for p in procs:
                 if p.exitcode in (None, 0) or p.pid is None or p.pid in reported:
                     continue
@@ -65,7 +65,7 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
                     new = ctx.Process(target=worker_main, args=(replace(spec, index=len(procs)),))
                     new.start()
                     procs.append(new)
-        show_progress(bar, study)
+        show_progress(bar, study, spec.plan)
     if stop.is_set():
         return "stopped"
     if spec.deadline is not None and time.time() >= spec.deadline:

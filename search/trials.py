@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -37,7 +38,8 @@ def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> FrozenTri
 
 def retry(study: optuna.Study, frozen: FrozenTrial) -> None:
     """Queue a failed trial's parameters as a WAITING trial, as the heartbeat callback does."""
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, frozen)
 
 

@@ -21,16 +21,17 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from data import DataError, Splits
+from data import DataError
 from models import DeviceError, resolve_device
 from search.errors import UsageError
 from search.locks import SlotLock
-from search.objective import Objective, WorkerStopped, search_splits
+from search.objective import Objective, SearchData, WorkerStopped
+from search.racing import Plan
 from search.retries import STORAGE_ERRORS, with_storage_retries
 from search.settings import StudySettings
 from search.storage import StorageSpec, error_detail, open_storage
 from search.strategies import make_pruner, make_sampler
-from search.trials import FINISHED, TAKEN, retry
+from search.trials import retry
 
 MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
 WAIT = "wait"
@@ -52,6 +53,11 @@ class WorkerSpec:
     deadline: float | None  # time.time() after which no new trial starts
     index: int = 0  # this worker's number, for its sampler seed
     parallel: bool = False
+
+    @property
+    def plan(self) -> Plan:
+        s = self.settings
+        return Plan(trials=self.trials, finalists=s.finalists, seeds=s.race_seeds)
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -105,13 +111,13 @@ def run_trials(
     study: optuna.Study,
     objective: Objective,
     *,
-    target: int,
+    plan: Plan,
     lock: SlotLock,
     deadline: float | None,
     on_trial: Callable[[FrozenTrial], None] | None = None,
 ) -> str:
-    """Run trials until the study has `target` taken; returns why it stopped:
-    "done", "timeout" or "stopped"."""
+    """Run trials until the plan is done; returns why it stopped: "done", "timeout" or
+    "stopped"."""
     me = worker_id()
     errors = 0
     while True:
@@ -119,7 +125,7 @@ def run_trials(
             return "stopped"
         if deadline is not None and time.time() >= deadline:
             return "timeout"
-        trial = with_storage_retries(lambda: take_trial(study, lock, target), "taking a trial")
+        trial = with_storage_retries(lambda: take_trial(study, lock, plan), "taking a trial")
         if trial is None:
             return "done"
         if trial == WAIT:
@@ -161,11 +167,12 @@ def run_trials(
                 on_trial(frozen)
 
 
-def take_trial(study: optuna.Study, lock: SlotLock, target: int) -> optuna.Trial | str | None:
-    """Fail stale trials, then, under the slot lock, ask for a trial if the total allows.
+def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial | str | None:
+    """Fail stale trials, then, under the slot lock, ask for a trial if the plan has one left.
 
-    None: the total is reached. WAIT: the running trials would reach it, but one of them may
-    belong to a dead worker; once the heartbeat fails it, its retry is taken here.
+    None: the plan is done. WAIT: running trials would finish it, but one of them may belong
+    to a dead worker (once the heartbeat fails it, its retry is taken here), or the race was
+    just queued.
     """
     if is_heartbeat_enabled(study._storage):
         with warnings.catch_warnings():
@@ -174,12 +181,16 @@ def take_trial(study: optuna.Study, lock: SlotLock, target: int) -> optuna.Trial
     with lock, warnings.catch_warnings():
         # Optuna warns that heartbeats belong to Study.optimize; this loop beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        states = [t.state for t in study.get_trials(deepcopy=False, states=TAKEN)]
-        if sum(state in FINISHED for state in states) >= target:
+        while True:
+            step = plan.next_step(study, study.get_trials(deepcopy=False))
+            if step != "skip":
+                break
+            left = study.ask()  # a search trial queued beyond the total: closed, never run
+            left.set_user_attr("fail_reason", "not run: the search had its total")
+            study.tell(left, state=TrialState.FAIL)
+        if step == "done":
             return None
-        if len(states) >= target:
-            return WAIT
-        return study.ask()
+        return WAIT if step == "wait" else study.ask()
 
 
 def finish_trial(
@@ -204,7 +215,7 @@ def open_worker(
     spec: WorkerSpec,
     stop: threading.Event,
     *,
-    splits: Splits | None = None,
+    data: SearchData | None = None,
     storage: optuna.storages.BaseStorage | None = None,
 ) -> tuple[optuna.Study, Objective]:
     """The study with this worker's sampler and pruner, and the objective on the study's data;
@@ -219,9 +230,7 @@ def open_worker(
         pruner=make_pruner(spec.pruner, epochs=settings.epochs),
     )
     objective = Objective(
-        splits if splits is not None else search_splits(settings),
-        epochs=settings.epochs,
-        seed=settings.seed,
+        data if data is not None else SearchData.load(settings),
         device=resolve_device(spec.device),
         threads=spec.threads,
         stop=stop,
@@ -237,7 +246,7 @@ def worker_main(spec: WorkerSpec) -> None:
     try:
         study, objective = open_worker(spec, stop)
         lock = SlotLock(spec.storage, spec.study)
-        run_trials(study, objective, target=spec.trials, lock=lock, deadline=spec.deadline)
+        run_trials(study, objective, plan=spec.plan, lock=lock, deadline=spec.deadline)
     except (UsageError, DataError, DeviceError) as e:
         print(f"worker {worker_id()}: {e}", file=sys.stderr)
         sys.exit(1)

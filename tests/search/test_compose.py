@@ -51,7 +51,8 @@ def test_the_compose_file_has_the_services_in_order() -> None:
 
 @pytest.mark.postgres
 def test_the_worker_command_from_the_file_reaches_the_total(pg_url: str, tmp_path: Path) -> None:
-    env = {"STORAGE_URL": pg_url, "TRIALS": "6", "EPOCHS": "2", "STUDY": "compose"}
+    env = {"STORAGE_URL": pg_url, "TRIALS": "6", "EPOCHS": "2", "STUDY": "compose",
+           "FINALISTS": "0"}  # fmt: skip
     init = subprocess.run(command("init", env), cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
     assert init.returncode == 0, init.stderr

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from search.progress import show_progress
+from search.racing import Plan
 from search.retries import STORAGE_ERRORS
 from search.storage import open_storage, parse_storage
 from search.trials import FINISHED
@@ -25,7 +26,7 @@ from tests.search.workers import check_exact, running_trial_of, start, wait_for
 
 pytestmark = pytest.mark.postgres
 
-SMALL = ["--train-pairs", "300", "--val-pairs", "100", "--heartbeat", "1"]
+SMALL = ["--train-pairs", "300", "--val-pairs", "100", "--heartbeat", "1", "--finalists", "0"]
 
 
 def create(url: str, name: str, cwd: Path, epochs: int, trials: int) -> list[str]:
@@ -112,13 +113,14 @@ def test_the_progress_bar_waits_out_a_database_it_cannot_read(pg_url: str) -> No
     s = optuna.create_study(study_name="bar", storage=storage, direction="maximize")
     s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     name = pg_url.rsplit("/", 1)[1]
+    plan = Plan(trials=8, finalists=0, seeds=1)
     with tqdm(total=8, disable=True) as bar:
-        show_progress(bar, s, best=True)
+        show_progress(bar, s, plan, best=True)
         assert bar.n == 3 and bar.postfix == f"best={s.best_value:.4f}"
         allow_connections(name, False)
         with pytest.raises(STORAGE_ERRORS):  # the database is out of reach
             s.get_trials(deepcopy=False)
-        show_progress(bar, s, best=True)  # and the bar only stays where it was
+        show_progress(bar, s, plan, best=True)  # and the bar only stays where it was
         assert bar.n == 3
 
 

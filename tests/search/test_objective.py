@@ -4,9 +4,11 @@ import optuna
 import pytest
 import torch
 
-from data import Source, make_splits
+from data import Source
 from models import Config
-from search.objective import Objective
+from search.objective import Objective, SearchData
+from search.racing import RACE_SEED, race_seed
+from search.settings import StudySettings
 from search.space import baseline_params, suggest_config
 
 PARAMS = {
@@ -38,8 +40,8 @@ def family_params(family: str) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def small_objective(mnist5k: Source) -> Objective:
-    splits = make_splits(mnist5k, seed=0, n_train=200, n_val=100)
-    return Objective(splits, epochs=2, seed=0, device=torch.device("cpu"), threads=1)
+    settings = StudySettings(epochs=2, train_pairs=200, val_pairs=100)
+    return Objective(SearchData.of(mnist5k, settings), device=torch.device("cpu"), threads=1)
 
 
 @pytest.mark.parametrize("family", ["mlp", "cnn", "siamese"])
@@ -57,9 +59,22 @@ def test_objective_under_fixed_trial(family: str, small_objective: Objective) ->
 
 
 def test_objective_refuses_test_pairs(mnist5k: Source) -> None:
-    splits = make_splits(mnist5k, seed=0, n_test=10)
     with pytest.raises(ValueError, match="test pairs"):
-        Objective(splits, epochs=1, seed=0, device=torch.device("cpu"))
+        SearchData(mnist5k, StudySettings())  # a source that still has its test pool
+    data = SearchData.of(mnist5k, StudySettings())
+    assert len(data.source.test_images) == 0 and len(data.source.train_images) == 3000
+    assert data.splits().test is None and data.splits(seed=123).test is None
+
+
+def test_a_race_trial_trains_on_its_race_seed_without_pruning(small_objective: Objective) -> None:
+    values = []
+    for number in (3, 4):  # two finalists on race seed 1: the same split and training seed
+        trial = optuna.trial.FixedTrial(family_params("siamese"), number=number)
+        trial.set_user_attr(RACE_SEED, 1)
+        values.append(small_objective(trial))
+        assert trial.user_attrs["seed"] == race_seed(0, 1)
+    assert values[0] == values[1]  # same configuration, same seed: the same run
+    assert race_seed(0, 1) in small_objective.data.drawn  # the race seed's own split
 
 
 def test_a_diverging_trial_is_pruned_with_its_reason(small_objective: Objective) -> None:

@@ -1,0 +1,206 @@
+"""Racing of finalists: once the search has its total, the best configurations are trained
+again on further seeds, every one on the same seeds, and the best mean over those seeds wins.
+
+A trial's value is one training run on one split: the best of many such values is optimistic
+(the winner's curse). The race is SMAC's intensification on a fixed grid: the incumbent starts
+as the default configuration, and a challenger replaces it only if it has run on all of the
+incumbent's seeds and its mean over them is higher. The search's own values choose the
+finalists and take no part in the race.
+
+Race trials are ordinary trials of the study, enqueued with the finalist's parameters and user
+attributes `race_of` (the finalist's trial number), `race_seed` (1..R) and `race_after` (the
+search total they follow), so they show in optuna-dashboard and the optuna CLI, are taken by
+any worker, and are failed, retried and resumed like every other trial.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.space import baseline_params
+
+RACE_OF, RACE_SEED, RACE_AFTER = "race_of", "race_seed", "race_after"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def race_seed(study_seed: int, index: int) -> int:
+    """Seed of race seed `index` (1..R): its data split and its training run, the same for every
+    finalist; a stream of its own, apart from the trials' and the final evaluation's."""
+    return int(np.random.SeedSequence([study_seed, index, 0x7ACE]).generate_state(1)[0])
+
+
+def is_race(trial: FrozenTrial) -> bool:
+    return RACE_OF in trial.user_attrs
+
+
+def search_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if not is_race(t)]
+
+
+def race_trials(trials: Sequence[FrozenTrial], after: int) -> list[FrozenTrial]:
+    return [t for t in trials if t.user_attrs.get(RACE_AFTER) == after]
+
+
+def finalists(trials: Sequence[FrozenTrial], k: int) -> list[FrozenTrial]:
+    """The default configuration's trial (the siamese baseline, when the study has it) and the
+    k best other complete search trials, one per configuration."""
+    default = baseline_params("siamese")
+    complete = [t for t in search_trials(trials) if t.state == TrialState.COMPLETE]
+    complete.sort(key=lambda t: (-(t.value or 0.0), t.number))
+    out: list[FrozenTrial] = []
+    seen: list[dict[str, object]] = []
+    for t in complete:
+        if t.params == default:
+            if default not in seen:
+                out.insert(0, t)
+                seen.append(default)
+        elif t.params not in seen and len(out) - (default in seen) < k:
+            out.append(t)
+            seen.append(t.params)
+    return out
+
+
+def enqueue_race(
+    study: optuna.Study, trials: Sequence[FrozenTrial], *, after: int, k: int, seeds: int
+) -> int:
+    """Queue every finalist on every race seed, seed by seed; returns how many were queued."""
+    chosen = finalists(trials, k)
+    for index in range(1, seeds + 1):
+        for t in chosen:
+            study.enqueue_trial(
+                t.params,
+                user_attrs={RACE_OF: t.number, RACE_SEED: index, RACE_AFTER: after},
+                skip_if_exists=False,
+            )
+    return len(chosen) * seeds
+
+
+@dataclass(frozen=True)
+class Standing:
+    trial: int  # the finalist's search trial
+    values: dict[int, float]  # race seed -> validation value, where the run completed
+    default: bool  # the default configuration
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values.values()) if self.values else float("nan")
+
+
+@dataclass(frozen=True)
+class Race:
+    after: int
+    standings: list[Standing]  # in the order the finalists were queued
+    winner: Standing | None
+    complete: bool  # no race trial is waiting or running
+
+
+def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> Race | None:
+    """The study's latest race and its winner by intensification; None if it has no race."""
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    runs = [t for t in trials if is_race(t)]
+    if not runs:
+        return None
+    after = max(t.user_attrs[RACE_AFTER] for t in runs)
+    runs = race_trials(runs, after)
+    by_number = {t.number: t for t in trials}
+    default = baseline_params("siamese")
+    order = list(dict.fromkeys(t.user_attrs[RACE_OF] for t in runs))
+    standings = [
+        Standing(
+            trial=number,
+            values={
+                t.user_attrs[RACE_SEED]: float(t.value)
+                for t in runs
+                if t.user_attrs[RACE_OF] == number
+                and t.state == TrialState.COMPLETE
+                and t.value is not None
+            },
+            default=by_number[number].params == default,
+        )
+        for number in order
+    ]
+    complete = not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
+    return Race(after, standings, intensify(standings), complete)
+
+
+def intensify(standings: Sequence[Standing]) -> Standing | None:
+    """The incumbent starts as the default configuration (else the first finalist); a
+    challenger replaces it only if it ran on every seed the incumbent ran on and its mean over
+    those seeds is higher."""
+    ranked = sorted(standings, key=lambda s: not s.default)  # stable: the default first
+    incumbent = next((s for s in ranked if s.values), None)
+    for challenger in ranked:
+        if incumbent is None or challenger is incumbent:
+            continue
+        shared = incumbent.values.keys()
+        if shared <= challenger.values.keys():
+            theirs = statistics.fmean(challenger.values[i] for i in shared)
+            if theirs > incumbent.mean:
+                incumbent = challenger
+    return incumbent
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run works towards: `trials` finished search trials, then a race of `finalists`
+    (and the default configuration) on `seeds` race seeds; finalists = 0 is no race."""
+
+    trials: int
+    finalists: int
+    seeds: int
+
+    def search_done(self, trials: Sequence[FrozenTrial]) -> bool:
+        return sum(t.state in FINISHED for t in search_trials(trials)) >= self.trials
+
+    def done(self, trials: Sequence[FrozenTrial]) -> bool:
+        if not self.search_done(trials):
+            return False
+        if self.finalists == 0:
+            return True
+        runs = race_trials(trials, self.trials)
+        if not runs:  # done only if there is nothing to race
+            return not finalists(trials, self.finalists)
+        return not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
+
+    def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
+        """(finished, total) in trials: the search's, then the race's cells (a finalist on a
+        seed; a cell counts once however often it was retried)."""
+        search = min(self.trials, sum(t.state in FINISHED for t in search_trials(trials)))
+        if self.finalists == 0:
+            return search, self.trials
+        runs = race_trials(trials, self.trials)
+        cells = {(t.user_attrs[RACE_OF], t.user_attrs[RACE_SEED]) for t in runs}
+        finished = {
+            (t.user_attrs[RACE_OF], t.user_attrs[RACE_SEED]) for t in runs if t.state in FINISHED
+        }
+        planned = len(cells) if runs else (self.finalists + 1) * self.seeds
+        return search + len(finished), self.trials + planned
+
+    def next_step(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
+        """What a worker does next, under the slot lock: "ask" for a trial, "skip" the first
+        waiting trial (a search trial left over once the search has its total), "wait" (the
+        race was just queued, or running trials may still fail and be retried), or "done"."""
+        search = search_trials(trials)
+        if not self.search_done(trials):
+            taken = sum(t.state in TAKEN for t in search)
+            return "wait" if taken >= self.trials else "ask"
+        if self.finalists == 0:
+            return "done"
+        runs = race_trials(trials, self.trials)
+        if not runs:
+            queued = enqueue_race(
+                study, trials, after=self.trials, k=self.finalists, seeds=self.seeds
+            )
+            return "wait" if queued else "done"  # the next look sees what was queued
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        if waiting:
+            first = min(waiting, key=lambda t: t.number)  # the one study.ask() takes
+            return "ask" if first.user_attrs.get(RACE_AFTER) == self.trials else "skip"
+        return "wait" if any(t.state == TrialState.RUNNING for t in runs) else "done"
