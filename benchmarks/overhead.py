@@ -33,10 +33,12 @@ import psycopg
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from data import load_source, make_splits
+from data import load_source
 from models import resolve_device
 from search.locks import SlotLock
-from search.objective import Objective
+from search.objective import Objective, SearchData
+from search.racing import Plan, is_race
+from search.settings import StudySettings
 from search.storage import StorageSpec, find_storage, open_storage, parse_storage
 from search.strategies import DEFAULT_PRUNER, make_pruner, make_sampler
 from search.worker import run_trials
@@ -106,7 +108,8 @@ def history(source: str | None, study: str) -> list[optuna.trial.FrozenTrial]:
     loaded = optuna.load_study(
         study_name=study, storage=open_storage(find_storage(study, source), create=False)
     )
-    return loaded.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    finished = loaded.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return [t for t in finished if not is_race(t)]  # the search's trials, not the race's
 
 
 def main() -> None:
@@ -119,11 +122,9 @@ def main() -> None:
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     past = history(args.history, args.history_study)
-    splits = make_splits(load_source("mnist5k", None), seed=args.seed, n_train=1000)
+    settings = StudySettings(seed=args.seed, epochs=args.epochs)
     objective = Objective(
-        splits,
-        epochs=args.epochs,
-        seed=args.seed,
+        SearchData.of(load_source("mnist5k", None), settings),
         device=resolve_device("auto"),
         threads=1,
         stop=threading.Event(),
@@ -196,7 +197,8 @@ def measure(
         for name, (study, lock, clock) in studies.items():  # alternating: A, B, C, A, B, C, ...
             clock.seconds = 0.0
             start = time.perf_counter()
-            run_trials(study, objective, target=len(past) + i + 1, lock=lock, deadline=None)
+            plan = Plan(trials=len(past) + i + 1, finalists=0, seeds=1)  # search trials only
+            run_trials(study, objective, plan=plan, lock=lock, deadline=None)
             wall, search = time.perf_counter() - start, clock.seconds
             last = study.get_trials(deepcopy=False)[-1]
             training = last.user_attrs["seconds_per_epoch"] * len(last.intermediate_values)

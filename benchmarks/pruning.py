@@ -47,6 +47,8 @@ def launch(args: argparse.Namespace, pruner: str, folder: Path) -> subprocess.Po
         "1",
         "--threads",
         "1",
+        "--finalists",  # the search alone, without the race after it
+        "0",
     ]
     with (folder / f"{pruner}.log").open("wb") as log:  # the child keeps its own copy
         return subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT)

@@ -63,6 +63,8 @@ def run(args: argparse.Namespace, workers: int, threads: int, folder: Path) -> f
         "--pruner",
         "none",
         "--no-baselines",
+        "--finalists",  # the enqueued trials alone, no race after them
+        "0",
     ]
     subprocess.run(
         [*base, "--workers", "1", "--create-only"], cwd=folder, check=True, capture_output=True
