@@ -102,8 +102,10 @@ def _load_idx_pair(data_dir: Path, prefix: str) -> tuple[torch.Tensor, torch.Ten
 
 def load_mnist(data_dir: Path) -> Source:
     """Full MNIST from standard IDX files: MNIST-train is the train pool, MNIST-test the test."""
-    if not data_dir.is_dir():
+    if not data_dir.exists():
         raise DataError(f"--data-dir {data_dir} does not exist; point it at the MNIST IDX files")
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir} is a file; point it at the folder of the IDX files")
     train_images, train_labels = _load_idx_pair(data_dir, "train")
     test_images, test_labels = _load_idx_pair(data_dir, "t10k")
     return Source("mnist", train_images, train_labels, test_images, test_labels)

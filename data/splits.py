@@ -47,6 +47,11 @@ def make_splits(
     left = (pool - 2 * n_train) // 2
     if n_val is None:
         n_val = max(1, min(left, MAX_DEFAULT_VAL_PAIRS))  # at least one, or the error below
+    if pool < 4:
+        raise DataError(
+            f"the {source.name} train pool has {pool} images, too few for a training and a "
+            "validation pair; are the MNIST files complete?"
+        )
     if n_val < 0 or n_val > left:
         raise DataError(
             f"{n_train} training + {n_val} validation pairs need {2 * (n_train + n_val)} images; "

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from data import DataError
 from models import DEVICES, DeviceError
-from search.errors import UsageError
+from search.errors import StorageLost, UsageError
 from search.settings import DEFAULT_STUDY
 
 CORES = os.cpu_count() or 1
 # The project's own errors: each is a one-line message naming the fix. Anything else is a bug
 # and keeps its traceback.
 USER_ERRORS = (UsageError, DataError, DeviceError)
+# An environment fault, not a mistake: the database went away (exit status 1).
+FAULTS = (StorageLost,)
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,12 +50,46 @@ def non_negative_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
+MAX_SEED = 2**32 - 1  # what every seeded generator here takes
+MAX_HEARTBEAT = 3600
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def seed_value(text: str) -> int:
+    return _number(text, int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+
+
+def heartbeat_seconds(text: str) -> int:
+    return _number(text, int, lambda v: 1 <= v <= MAX_HEARTBEAT, f"1 to {MAX_HEARTBEAT} seconds")
+
+
+def training_pairs(text: str) -> int:
+    # batch norm needs batches of two, so fewer than two pairs cannot train
+    return _number(text, int, lambda v: v >= 2, "at least 2 pairs")
+
+
+def port_number(text: str) -> int:
+    return _number(text, int, lambda v: 1 <= v <= 65535, "a port from 1 to 65535")
+
+
+def study_name(text: str) -> str:
+    """A study name is also a file name under studies/: no folders, nothing hidden."""
+    if not STUDY_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r}{'...' if len(text) > 40 else ''} is not a study name: use 1-100 "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return text
+
+
 def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "a positive number")
 
 
 def add_study_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", default=DEFAULT_STUDY, help="study name (default: %(default)s)")
+    p.add_argument(
+        "--study", type=study_name, default=DEFAULT_STUDY, help="study name (default: %(default)s)"
+    )
     p.add_argument(
         "--storage",
         default=None,
@@ -74,11 +111,11 @@ def add_workers_option(p: argparse.ArgumentParser, *, default: int | None, help:
     p.add_argument("--workers", type=positive_int, default=default, help=help)
 
 
-def check_workers(prog: str, workers: int) -> None:
-    """More than 4 processes per core only slows every one of them."""
+def check_workers(prog: str, workers: int, flag: str = "--workers") -> None:
+    """More than 4 processes (or threads) per core only slows every one of them."""
     limit = 4 * CORES
     if workers > limit:
-        fail(prog, f"--workers {workers} is more than 4 per core ({limit}); ask fewer")
+        fail(prog, f"{flag} {workers} is more than 4 per core ({limit}); ask fewer")
 
 
 def fail(prog: str, message: object, status: int = 2) -> NoReturn:

@@ -11,7 +11,7 @@ import sys
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.cli import USER_ERRORS, Parser, add_study_options, fail, positive_int
+from search.cli import FAULTS, USER_ERRORS, Parser, add_study_options, fail, port_number
 from search.errors import UsageError
 from search.storage import find_storage, open_storage
 from search.summary import ARTIFACT_DIR, dashboard_command
@@ -27,7 +27,7 @@ def build_parser() -> Parser:
         default="127.0.0.1",
         help="address to listen on; 0.0.0.0 for other machines (default: 127.0.0.1)",
     )
-    p.add_argument("--port", type=positive_int, default=8080, help="port (default: 8080)")
+    p.add_argument("--port", type=port_number, default=8080, help="port (default: 8080)")
     return p  # fmt: skip
 
 
@@ -40,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             optuna.load_study(study_name=args.study, storage=storage)
         except KeyError:
-            raise UsageError(f"no study {args.study!r} in {spec.url}") from None
+            raise UsageError(f"no study {args.study!r} in {spec.shown}") from None
     except USER_ERRORS as e:
         fail(PROG, e)
+    except FAULTS as e:
+        fail(PROG, e, status=1)
     from optuna_dashboard import run_server
 
     ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from models import resolve_device
 from search.ablation import variants
 from search.cli import (
     CORES,
+    FAULTS,
     USER_ERRORS,
     Parser,
     add_device_option,
@@ -29,6 +30,7 @@ from search.cli import (
     fail,
     non_negative_int,
     positive_int,
+    seed_value,
 )
 from search.errors import UsageError
 from search.publish import publish
@@ -37,7 +39,7 @@ from search.result import EvalResult, gain_over_default, summarize_variants
 from search.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
 from search.selection import pick_trial, replay
 from search.settings import StudySettings
-from search.storage import find_storage, open_storage
+from search.storage import find_storage, mask_argv, open_storage
 
 PROG = "search.final_eval"
 
@@ -50,7 +52,7 @@ def build_parser() -> Parser:
                    help="trial number to evaluate (default: the best trial)")
     p.add_argument("--rounds", type=positive_int, default=10,
                    help="rounds, each with new data and a new initialization (default: 10)")
-    p.add_argument("--seed", type=non_negative_int, default=0,
+    p.add_argument("--seed", type=seed_value, default=0,
                    help="seed from which every round's seed is derived (default: 0)")
     add_workers_option(p, default=CORES,
                        help=f"parallel processes, one thread each (default: {CORES}, the cores)")
@@ -71,7 +73,7 @@ def load(study_name: str, storage_flag: str | None) -> optuna.Study:
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise UsageError(
-            f"no study {study_name!r} in {spec.url} (it has: {', '.join(names) or 'none'})"
+            f"no study {study_name!r} in {spec.shown} (it has: {', '.join(names) or 'none'})"
         ) from None
 
 
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except USER_ERRORS as e:
         fail(PROG, e)
+    except FAULTS as e:
+        fail(PROG, e, status=1)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         gain=gain_over_default(rows),
         rounds=rows,
         wall_seconds=time.time() - start,
-        command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
+        command=" ".join([PROG, *mask_argv(argv if argv is not None else sys.argv[1:])]),
         versions={
             "python": platform.python_version(),
             "torch": torch.__version__,

@@ -10,7 +10,7 @@ from typing import TypeVar
 import optuna
 import sqlalchemy
 
-from search.errors import UsageError
+from search.errors import StorageLost
 from search.storage import error_detail
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ def with_storage_retries(action: Callable[[], T], what: str) -> T:
             return action()
         except STORAGE_ERRORS as e:
             if attempt == STORAGE_RETRIES - 1:
-                raise UsageError(
+                raise StorageLost(
                     f"lost the study storage while {what} ({error_detail(e.__cause__ or e)}); "
                     "re-run the same command to resume"
                 ) from None

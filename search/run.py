@@ -13,6 +13,7 @@ import optuna
 from data import DATASETS
 from search.cli import (
     CORES,
+    FAULTS,
     USER_ERRORS,
     Parser,
     add_device_option,
@@ -20,9 +21,12 @@ from search.cli import (
     add_workers_option,
     check_workers,
     fail,
+    heartbeat_seconds,
     non_negative_int,
     positive_float,
     positive_int,
+    seed_value,
+    training_pairs,
 )
 from search.runner import RunRequest, run
 from search.settings import StudySettings
@@ -48,7 +52,7 @@ def build_parser() -> Parser:
                    help="percentile (keeps the top 25%% at each epoch), median, hyperband or "
                    "none; the first two keep every trial for a warm-up of 15%% of the epochs "
                    "(default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=None,
+    p.add_argument("--seed", type=seed_value, default=None,
                    help=f"seed of the data split, sampler and trials (default: {DEFAULTS.seed}, "
                    "or the study's)")
     p.add_argument("--timeout", type=positive_float, default=None,
@@ -61,7 +65,7 @@ def build_parser() -> Parser:
     add_device_option(p)
     p.add_argument("--epochs", type=positive_int, default=None,
                    help=f"epoch budget of every trial (default: {DEFAULTS.epochs}, or the study's)")
-    p.add_argument("--train-pairs", type=positive_int, default=None,
+    p.add_argument("--train-pairs", type=training_pairs, default=None,
                    help=f"training pairs (default: {DEFAULTS.train_pairs}, or the study's)")
     p.add_argument("--val-pairs", type=positive_int, default=None,
                    help="validation pairs (default: what the train pool has left, up to 5000)")
@@ -82,7 +86,7 @@ def build_parser() -> Parser:
     p.add_argument("--no-baselines", action="store_true",
                    help="do not queue Config's default configuration of each family as a new "
                    "study's first trials (queued by default)")
-    p.add_argument("--heartbeat", type=positive_int, default=20,
+    p.add_argument("--heartbeat", type=heartbeat_seconds, default=20,
                    help="seconds between heartbeats on RDB storages; a trial silent for three "
                    "is failed and retried (default: %(default)s)")
     # fmt: on
@@ -94,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     workers = args.workers or DEFAULT_WORKERS
     check_workers(PROG, workers)
+    if args.threads is not None:
+        check_workers(PROG, args.threads, "--threads")
     try:
         choice = choose_storage(
             args.study, args.storage, workers=workers, workers_given=args.workers is not None
@@ -124,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(request)
     except USER_ERRORS as e:
         fail(PROG, e)
+    except FAULTS as e:
+        fail(PROG, e, status=1)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
 
 from models import resolve_device
+from search.errors import UsageError
 from search.locks import SlotLock, owner_lock
 from search.objective import SearchData
 from search.progress import progress_bar, show_progress
@@ -48,18 +50,45 @@ class RunRequest:
 def stored_settings(
     storage: optuna.storages.BaseStorage | None, study: str
 ) -> StudySettings | None:
-    """The settings of an existing study; None when there is no such study yet."""
+    """The settings of an existing study; None when there is no such study yet (or an empty
+    one that a run created and did not get to set up). A study of another shape (another
+    program's, several objectives, minimized, no settings but trials) is refused."""
     if storage is None:
         return None
     try:
-        attrs = optuna.load_study(study_name=study, storage=storage).user_attrs
+        found = optuna.load_study(study_name=study, storage=storage)
     except KeyError:
+        return None
+    attrs = found.user_attrs
+    if found.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+        raise UsageError(
+            f"study {study!r} is not a digit-pair study (directions: "
+            f"{', '.join(d.name.lower() for d in found.directions)}); choose another --study"
+        )
+    if "epochs" not in attrs and "dataset" not in attrs:
+        if found.get_trials(deepcopy=False):
+            raise UsageError(
+                f"study {study!r} was not made by search.run (it has trials but no settings); "
+                "choose another --study"
+            )
         return None
     return StudySettings.from_user_attrs(attrs, study=study)
 
 
+def prepare(
+    request: RunRequest, storage: optuna.storages.BaseStorage | None
+) -> tuple[StudySettings | None, SearchData]:
+    """The stored settings (None for a new study) and the study's data, checked."""
+    stored = stored_settings(storage, request.study)
+    settings = settle(request.given, stored, study=request.study)
+    data = SearchData.load(settings)
+    settings = replace(settings, val_pairs=len(data.splits().val))
+    return stored, SearchData(data.source, settings)
+
+
 def run(request: RunRequest) -> int:
-    """Check everything a run needs, create nothing before the data is known good, then run."""
+    """Check everything a run needs, create nothing before the data is known good, then create
+    (once, under a lock, whoever else starts at the same moment) and run."""
     resolve_device(request.device)
     spec = request.storage.spec
 
@@ -67,25 +96,29 @@ def run(request: RunRequest) -> int:
         return open_storage(spec, heartbeat=request.heartbeat, pool_size=2)
 
     storage = open_it() if spec.path is None or spec.path.exists() else None
-    stored = stored_settings(storage, request.study)
-    settings = settle(request.given, stored, study=request.study)
-    data = SearchData.load(settings)  # the data is checked before anything is created
-    settings = replace(settings, val_pairs=len(data.splits().val))
-    data = SearchData(data.source, settings)
+    stored, data = prepare(request, storage)  # the data is checked before anything is created
     if storage is None:
         storage = open_it()
     if request.storage.note:
         print(request.storage.note, file=sys.stderr)
     with owner_lock(spec):
-        study = optuna.create_study(
-            study_name=request.study, storage=storage, direction="maximize", load_if_exists=True
-        )
-        if stored is None:
-            for name, value in settings.to_user_attrs().items():
-                study.set_user_attr(name, value)
-            if request.baselines:
-                for params in baselines():
-                    study.enqueue_trial(params, user_attrs={"baseline": True})
+        # File storages are this run's alone from here; a PostgreSQL study is created under the
+        # slot lock, so two first runs do not both set it up (the second finds it made).
+        with SlotLock(spec, request.study) if spec.kind == "postgresql" else nullcontext():
+            if stored_settings(storage, request.study) != stored:  # made meanwhile
+                stored, data = prepare(request, storage)
+            study = optuna.create_study(
+                study_name=request.study,
+                storage=storage,
+                direction="maximize",
+                load_if_exists=True,
+            )
+            if stored is None:
+                for name, value in data.settings.to_user_attrs().items():
+                    study.set_user_attr(name, value)
+                if request.baselines:
+                    for params in baselines():
+                        study.enqueue_trial(params, user_attrs={"baseline": True})
         return run_study(request, study, storage=storage, data=data)
 
 
@@ -110,7 +143,7 @@ def run_study(
     trials = study.get_trials(deepcopy=False)
     finished, total = plan.progress(trials)
     if request.create_only:
-        print(f"study {request.study!r} is ready in {spec.url} ({finished} finished trials)")
+        print(f"study {request.study!r} is ready in {spec.shown} ({finished} finished trials)")
         return 0
     if plan.done(trials):
         print(

@@ -7,7 +7,11 @@ heartbeats instead.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import sqlite3
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,7 +20,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from search.errors import UsageError
 
@@ -27,6 +31,7 @@ MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
 # finds a table or the version row already there. Opening again then finds the schema complete.
 SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
 SCHEMA_ATTEMPTS = 5
+OPTUNA_TABLES = {"studies", "trials", "alembic_version", "version_info"}
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,36 @@ class StorageSpec:
         return None
 
     @property
+    def shown(self) -> str:
+        """The URL as the project prints and stores it: a password is masked."""
+        return mask_password(self.url)
+
+    @property
     def shared(self) -> bool:
         """Whether several processes may write to it."""
         return self.kind != "sqlite"
+
+
+def mask_password(text: str) -> str:
+    """A database URL with its password as ***, or the text as it is when it is not one."""
+    if "://" not in text:
+        return text
+    try:
+        url = sqlalchemy.engine.make_url(text)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return text
+    return url.render_as_string(hide_password=True) if url.password else text
+
+
+def mask_argv(args: list[str]) -> list[str]:
+    """Command-line words with any database password masked (`--storage=URL` included)."""
+    out = []
+    for a in args:
+        flag, eq, value = a.partition("=")
+        out.append(
+            f"{flag}={mask_password(value)}" if eq and a.startswith("--") else mask_password(a)
+        )
+    return out
 
 
 def parse_storage(text: str) -> StorageSpec:
@@ -57,6 +89,11 @@ def parse_storage(text: str) -> StorageSpec:
                 raise UsageError(
                     f"--storage {text}: write sqlite:///relative.db or sqlite:////abs.db"
                 )
+            if rest.strip("/") in (":memory:", ""):
+                raise UsageError(
+                    f"--storage {text}: an in-memory database loses every trial at exit; "
+                    "write sqlite:///FILE.db"
+                )
             return StorageSpec("sqlite", text)
         if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             url = "postgresql+psycopg://" + rest
@@ -64,17 +101,23 @@ def parse_storage(text: str) -> StorageSpec:
                 parsed = sqlalchemy.engine.make_url(url)
             except sqlalchemy.exc.ArgumentError:
                 raise UsageError(f"--storage {text}: malformed PostgreSQL URL") from None
+            shown = mask_password(text)
             if not parsed.database:
-                raise UsageError(f"--storage {text}: name the database, e.g. .../optuna")
+                raise UsageError(f"--storage {shown}: name the database, e.g. .../optuna")
+            if "@" in (parsed.host or ""):
+                raise UsageError(
+                    f"--storage {shown}: more than one '@'; write an '@' in the password as %40"
+                )
             return StorageSpec("postgresql", url)
         raise UsageError(
             f"--storage {text}: unknown scheme {scheme!r}; use sqlite:///FILE.db, "
             "postgresql+psycopg://USER@HOST:PORT/DB or a journal file FILE.journal"
         )
+    path = os.path.expanduser(text)  # a shell leaves ~ in --storage=~/x.journal
     if text.endswith(JOURNAL_SUFFIXES):
-        return StorageSpec("journal", text)
+        return StorageSpec("journal", path)
     if text.endswith((".db", ".sqlite", ".sqlite3")):
-        return StorageSpec("sqlite", f"sqlite:///{text}")
+        return StorageSpec("sqlite", f"sqlite:///{path}")
     raise UsageError(
         f"--storage {text}: not a storage; use sqlite:///FILE.db, "
         "postgresql+psycopg://USER@HOST:PORT/DB or a journal file FILE.journal"
@@ -179,13 +222,98 @@ def storage_error(spec: StorageSpec, error: Exception) -> UsageError:
     return UsageError(f"cannot open the study storage {where}: {detail}")
 
 
+def journal_name(path: Path) -> str:
+    """The journal's absolute path, as Optuna is given it: its lock is a symbolic link to this
+    name, and a relative one dangles, so the lock of a killed process would never be broken
+    (Optuna breaks a lock left for 30 s, but cannot stat a dangling one)."""
+    return str(path.resolve())
+
+
+STALE_LOCK_SECONDS = 30  # Optuna's own grace period; an append holds the lock for milliseconds
+
+
+def break_stale_lock(lock: Path) -> None:
+    """Remove a journal lock that a killed process left behind. Optuna breaks such a lock after
+    its grace period only when it can stat the link's target, so one made with a relative name
+    (a dangling link) would block every later write for good."""
+    try:
+        made = os.lstat(lock).st_mtime
+    except FileNotFoundError:
+        return
+    if time.time() - made > STALE_LOCK_SECONDS:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def cut_torn_tail(path: Path) -> str | None:
+    """A journal whose last line is incomplete or unreadable (a crash or a full disk in the
+    middle of a write) is cut back to its last good line, under the journal's own lock, and the
+    cut bytes are kept beside it: Optuna skips such a line on reading, but a write after it
+    would bury it mid-file, and then no read succeeds. Returns what was done, in one line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    break_stale_lock(Path(journal_name(path) + ".lock"))
+    lock = JournalFileSymlinkLock(journal_name(path))
+    lock.acquire()
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            keep = data.rfind(b"\n", 0, len(data) - 1) + 1  # where the last line starts
+            if data.endswith(b"\n"):
+                try:
+                    json.loads(data[keep:])
+                    return None  # a whole, readable last line
+                except ValueError:
+                    pass
+            else:
+                keep = data.rfind(b"\n") + 1
+            backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+            backup.write_bytes(data[keep:])
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        lock.release()
+    return (
+        f"{path} ended in an incomplete line ({len(data) - keep} bytes, from a crash or a full "
+        f"disk): cut off and kept in {backup}"
+    )
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse, before writing anything, an SQLite file that is not an Optuna storage."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as e:
+        raise UsageError(
+            f"{path} is not an SQLite database ({e}); choose another --storage"
+        ) from None
+    if tables and not tables & OPTUNA_TABLES:  # some of Optuna's may be still in the making
+        shown = ", ".join(sorted(tables)[:5])
+        raise UsageError(
+            f"{path} is another program's SQLite database (tables: {shown}); "
+            "choose another --storage"
+        )
+
+
 def open_storage(
     spec: StorageSpec, *, create: bool = True, heartbeat: int = 20, pool_size: int = 2
 ) -> optuna.storages.BaseStorage:
-    """Open a storage. RDB storages get heartbeats; stale trials are failed and retried."""
+    """Open a storage. RDB storages get heartbeats; stale trials are failed and retried. A
+    journal's torn last line is cut off first (and said on stderr)."""
     path = spec.path
     if path is not None:
         _prepare_parent(path, create=create)
+    if spec.kind == "sqlite" and path is not None and path.is_file():
+        check_sqlite_file(path)
+    if spec.kind == "journal" and path is not None:
+        try:
+            repaired = cut_torn_tail(path)
+        except OSError as e:
+            raise UsageError(f"cannot repair {path}: {e.strerror}") from None
+        if repaired:
+            print(repaired, file=sys.stderr)
     with warnings.catch_warnings():
         return _open(spec, path, heartbeat, pool_size)
 
@@ -197,7 +325,7 @@ def _open(
     try:
         if spec.kind == "journal":
             assert path is not None
-            return JournalStorage(JournalFileBackend(str(path)))
+            return JournalStorage(JournalFileBackend(journal_name(path)))
         engine_kwargs: dict[str, object] = {}
         if spec.kind == "postgresql":
             engine_kwargs = {

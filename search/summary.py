@@ -16,13 +16,13 @@ ARTIFACT_DIR = STUDIES_DIR / "artifacts"
 
 
 def dashboard_command(spec: StorageSpec) -> str:
-    return f"optuna-dashboard {shlex.quote(spec.url)} --artifact-dir {ARTIFACT_DIR}"
+    return f"optuna-dashboard {shlex.quote(spec.shown)} --artifact-dir {ARTIFACT_DIR}"
 
 
 def final_eval_command(study: str, spec: StorageSpec, default: bool) -> str:
     command = f"python -m search.final_eval --study {shlex.quote(study)}"
     if not default:
-        command += f" --storage {shlex.quote(spec.url)}"
+        command += f" --storage {shlex.quote(spec.shown)}"
     return command
 
 
@@ -37,7 +37,7 @@ def summary(
 ) -> str:
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    lines = [f"study {study.study_name!r} in {spec.url}"]
+    lines = [f"study {study.study_name!r} in {spec.shown}"]
     rows = [
         ("complete", str(counts[TrialState.COMPLETE])),
         ("pruned", str(counts[TrialState.PRUNED])),

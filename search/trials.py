@@ -36,11 +36,12 @@ def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> FrozenTri
     return frozen
 
 
-def retry(study: optuna.Study, frozen: FrozenTrial) -> None:
-    """Queue a failed trial's parameters as a WAITING trial, as the heartbeat callback does."""
+def retry(study: optuna.Study, frozen: FrozenTrial, *, max_retry: int | None = MAX_RETRY) -> None:
+    """Queue a failed trial's parameters as a WAITING trial, as the heartbeat callback does;
+    a configuration whose runs died `max_retry` times is not queued again (None: no limit)."""
     with contextlib.suppress(ValueError), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, frozen)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
 
 
 def fail_running(study: optuna.Study, reason: str, worker: str | None = None) -> list[int]:

@@ -6,6 +6,8 @@ The same loop runs inline (one process) and in every worker process, local or in
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import multiprocessing
 import os
 import signal
 import socket
@@ -17,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from data import DataError
 from models import DeviceError, resolve_device
-from search.errors import UsageError
+from search.errors import StorageLost, UsageError
 from search.locks import SlotLock
 from search.objective import Objective, SearchData, WorkerStopped
 from search.racing import Plan
@@ -33,6 +36,7 @@ from search.storage import StorageSpec, error_detail, open_storage
 from search.strategies import make_pruner, make_sampler
 from search.trials import retry
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
 WAIT = "wait"
 
@@ -159,9 +163,10 @@ def run_trials(
         if errors >= MAX_CONSECUTIVE_ERRORS and not objective.stop.is_set():
             raise UsageError(f"{errors} trials in a row failed, the last with {reason}; stopping")
         if isinstance(frozen, FrozenTrial):
-            if again:
+            if again:  # not the configuration's fault: queued again however often it happens
                 with_storage_retries(
-                    partial(retry, study, frozen), f"queueing trial {trial.number}"
+                    partial(retry, study, frozen, max_retry=None),
+                    f"queueing trial {trial.number}",
                 )
             if on_trial is not None:
                 on_trial(frozen)
@@ -211,6 +216,19 @@ def finish_trial(
         raise
 
 
+def sampler_seed(study_seed: int, index: int, seen: int, *, shared: bool = False) -> int:
+    """Worker `index`'s sampler seed, for a study that had `seen` ended trials when it started.
+    A new study's workers of one search.run are seeded study seed + index, so one worker with
+    one seed reproduces its search; a resumed or added worker draws a stream of its own instead
+    of replaying the first run's draws. Workers that share a PostgreSQL study from separate
+    commands (`shared`: every one is index 0) also mix in their process, or workers started
+    together would propose the same configurations."""
+    if seen == 0 and not shared:
+        return (study_seed + index) % 2**32
+    entropy = [study_seed, index, seen] + ([os.getpid()] if shared else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
 def open_worker(
     spec: WorkerSpec,
     stop: threading.Event,
@@ -223,10 +241,18 @@ def open_worker(
     settings = spec.settings
     if storage is None:
         storage = open_storage(spec.storage, create=False, heartbeat=spec.heartbeat)
+    shared = spec.storage.kind == "postgresql"  # other commands may work on it at the same time
+    seen = optuna.load_study(study_name=spec.study, storage=storage).get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    )
     study = optuna.load_study(
         study_name=spec.study,
         storage=storage,
-        sampler=make_sampler(spec.sampler, seed=settings.seed + spec.index, parallel=spec.parallel),
+        sampler=make_sampler(
+            spec.sampler,
+            seed=sampler_seed(settings.seed, spec.index, len(seen), shared=shared),
+            parallel=spec.parallel or shared,
+        ),
         pruner=make_pruner(spec.pruner, epochs=settings.epochs),
     )
     objective = Objective(
@@ -238,8 +264,22 @@ def open_worker(
     return study, objective
 
 
+def die_with_parent() -> None:
+    """Linux: a worker process is killed the moment its parent dies, even by kill -9, so no
+    worker of a dead run goes on writing to a study that a new run may already own. (A signal
+    to the parent reaches its workers as a clean stop; see search.supervisor.)"""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent.pid:  # the parent died before the line above
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def worker_main(spec: WorkerSpec) -> None:
     """Entry point of a worker process; exits 0 when the total is reached or it was stopped."""
+    die_with_parent()
     stop = threading.Event()
     install_stop_handlers(stop)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -247,6 +287,6 @@ def worker_main(spec: WorkerSpec) -> None:
         study, objective = open_worker(spec, stop)
         lock = SlotLock(spec.storage, spec.study)
         run_trials(study, objective, plan=spec.plan, lock=lock, deadline=spec.deadline)
-    except (UsageError, DataError, DeviceError) as e:
+    except (UsageError, DataError, DeviceError, StorageLost) as e:
         print(f"worker {worker_id()}: {e}", file=sys.stderr)
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import signal
 import subprocess
 import sys
@@ -14,17 +15,7 @@ import torch
 from optuna.trial import TrialState
 
 from data.idx import write_idx
-from tests.helpers import TINY, files, run_cli, write_mnist
-
-
-def assert_one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
+from tests.helpers import TINY, assert_one_line_error, files, run_cli, write_mnist
 
 CLOSED = "postgresql+psycopg://postgres@127.0.0.1:1/test"
 RUN_CASES = {
@@ -58,6 +49,15 @@ RUN_CASES = {
     "mnist without data dir": (["--dataset", "mnist"], "needs --data-dir"),
     "mnist missing dir": (["--dataset", "mnist", "--data-dir", "nowhere"], "does not exist"),
     "too many pairs": (["--train-pairs", "1500"], "ask for fewer"),
+    "one training pair": (["--train-pairs", "1"], "at least 2 pairs"),
+    "seed too large": (["--seed", str(2**32)], "from 0 to 4294967295"),
+    "heartbeat too long": (["--heartbeat", "100000"], "--heartbeat"),
+    "threads too many": (["--threads", "1000"], "--threads 1000 is more than 4 per core"),
+    "study in a folder": (["--study", "../x"], "not a study name"),
+    "study name too long": (["--study", "x" * 300], "not a study name"),
+    "sqlite in memory": (["--storage", "sqlite:///:memory:"], "in-memory"),
+    "raw @ in a password": (["--storage", "postgresql://u:p@ss@127.0.0.1/x"], "as %40"),
+    "data dir is a file": (["--dataset", "mnist", "--data-dir", "/etc/hostname"], "is a file"),
 }
 
 
@@ -101,11 +101,27 @@ def corrupt_missing(d: Path) -> None:
     (d / "train-labels-idx1-ubyte").unlink()
 
 
+def corrupt_empty(d: Path) -> None:
+    write_idx(d / "train-images-idx3-ubyte", torch.zeros(0, 28, 28, dtype=torch.uint8))
+    write_idx(d / "train-labels-idx1-ubyte", torch.zeros(0, dtype=torch.uint8))
+
+
+def corrupt_gzip(d: Path) -> None:
+    plain = d / "train-images-idx3-ubyte"
+    packed = gzip.compress(plain.read_bytes())
+    middle = len(packed) // 2
+    broken = packed[:middle] + bytes(b ^ 0xFF for b in packed[middle : middle + 64])
+    (d / "train-images-idx3-ubyte.gz").write_bytes(broken + packed[middle + 64 :])
+    plain.unlink()
+
+
 DATA_CASES = {
     "wrong magic": (corrupt_wrong_magic, "wrong magic"),
     "truncated": (corrupt_truncate, "truncated"),
     "count mismatch": (corrupt_counts, "40 images but 3 labels"),
     "missing file": (corrupt_missing, "not found"),
+    "no images": (corrupt_empty, "has 0 images, too few"),
+    "corrupt gzip": (corrupt_gzip, "cannot be read"),
 }
 
 
@@ -124,11 +140,18 @@ def test_bad_mnist_files(case: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [(["--rounds", "0"], "--rounds"), (["--workers", "0"], "--workers"),
-     (["--trial", "x"], "--trial")],
+     (["--trial", "x"], "--trial"), (["--seed", str(2**32)], "--seed"),
+     (["--study", "a/b"], "not a study name")],
 )  # fmt: skip
 def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> None:
     r = run_cli("search.final_eval", *args, cwd=tmp_path)
     assert_one_line_error(r, needle)
+    assert files(tmp_path) == []
+
+
+def test_dashboard_port_out_of_range(tmp_path: Path) -> None:
+    r = run_cli("search.dashboard", "--port", "70000", cwd=tmp_path)
+    assert_one_line_error(r, "a port from 1 to 65535")
     assert files(tmp_path) == []
 
 

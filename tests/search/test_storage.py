@@ -45,6 +45,10 @@ def test_sqlite_named_with_several_workers(cwd: Path) -> None:
     assert shared.spec == StorageSpec("journal", "x.journal") and shared.workers == 3
 
 
+def test_a_home_folder_in_a_path_is_expanded() -> None:
+    assert parse_storage("~/s.journal") == StorageSpec("journal", str(Path.home() / "s.journal"))
+
+
 def test_find_storage_needs_an_existing_study(cwd: Path) -> None:
     with pytest.raises(UsageError, match="no study 's' under studies/"):
         find_storage("s", None)

@@ -1,0 +1,231 @@
+"""A study is never lost: torn journals, resumed searches, interrupted trials, passwords."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.storage import mask_argv, mask_password
+from search.trials import FINISHED, retry
+from tests.helpers import TINY, assert_one_line_error, load_study, run_cli
+from tests.search.workers import start, wait_for
+
+JOURNAL = ["--workers", "1", "--storage", "studies/j.journal", "--study", "j", *TINY]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b'{"op_code": 5, "worker_id"', b"garbage\n", b"\x00\x00\x00"],
+    ids=["torn line", "unreadable line", "zeros"],
+)
+def test_a_journal_with_a_bad_last_line_is_cut_back_and_goes_on(
+    tmp_path: Path, tail: bytes
+) -> None:
+    r = run_cli("search.run", "--trials", "2", *JOURNAL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "studies" / "j.journal"
+    good = path.read_bytes()
+    path.write_bytes(good + tail)  # a crash or a full disk in the middle of a write
+    r = run_cli("search.run", "--trials", "4", *JOURNAL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "incomplete line" in line]
+    assert len(said) == 1 and f"{len(tail)} bytes" in said[0]
+    backups = list((tmp_path / "studies").glob("j.journal.torn-*"))
+    assert [b.read_bytes() for b in backups] == [tail]
+    assert path.read_bytes().startswith(good)  # nothing before the bad line was touched
+    trials = load_study(str(path), "j").get_trials()
+    assert sum(t.state in FINISHED for t in trials) == 4  # the 2 before, 2 more, none lost
+    r = run_cli("search.final_eval", "--study", "j", "--storage", "studies/j.journal",
+                "--rounds", "1", "--no-ablation", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(load_study(str(path), "j").get_trials()) == len(trials)  # still readable
+
+
+def test_a_resumed_search_continues_instead_of_replaying(tmp_path: Path) -> None:
+    args = ["--workers", "1", "--study", "r", "--no-baselines", *TINY]
+    for total in ("2", "4"):
+        r = run_cli("search.run", "--trials", total, *args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    trials = load_study(f"sqlite:///{tmp_path}/studies/r.db", "r").get_trials()
+    assert len(trials) == 4
+    assert trials[2].params != trials[0].params and trials[3].params != trials[1].params
+    # ...while a search from scratch with one worker and one seed is still reproducible.
+    r = run_cli("search.run", "--trials", "2", *args[:2], "--study", "again", *args[4:],
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    again = load_study(f"sqlite:///{tmp_path}/studies/again.db", "again").get_trials()
+    assert [t.params for t in again] == [t.params for t in trials[:2]]
+
+
+def test_an_interrupted_configuration_is_queued_again_however_often() -> None:
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 0.5})
+    for _ in range(6):  # each time: taken, interrupted (failed), queued again
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        study.tell(trial, state=TrialState.FAIL)
+        retry(study, study.trials[-1], max_retry=None)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 6 + [TrialState.WAITING]
+    assert study.trials[-1].params == {"x": 0.5}
+    # A run that died (not interrupted) is retried at most 3 times, as before.
+    frozen = study.trials[-2]
+    retry(study, frozen)
+    assert len(study.trials) == 7
+
+
+def test_passwords_are_masked() -> None:
+    url = "postgresql+psycopg://optuna:s3cret@db:5432/optuna"
+    assert mask_password(url) == "postgresql+psycopg://optuna:***@db:5432/optuna"
+    assert mask_password("studies/x.journal") == "studies/x.journal"
+    assert mask_argv(["--storage", url, f"--storage={url}"]) == [
+        "--storage",
+        mask_password(url),
+        f"--storage={mask_password(url)}",
+    ]
+
+
+@pytest.mark.postgres
+def test_no_command_prints_or_stores_a_password(pg_url: str, tmp_path: Path) -> None:
+    url = pg_url.replace("postgres@", "postgres:s3cret@")  # trust auth takes any password
+    args = ["--study", "p", "--storage", url, "--workers", "1", *TINY]
+    outputs = []
+    for extra in (["--create-only"], []):
+        r = run_cli("search.run", "--trials", "2", *args, *extra, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        outputs.append(r.stdout + r.stderr)
+    r = run_cli("search.final_eval", "--study", "p", "--storage", url, "--rounds", "1",
+                "--no-ablation", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    outputs.append(r.stdout + r.stderr)
+    stored = (tmp_path / "studies" / "p" / "final_eval.json").read_text()
+    assert "***" in "".join(outputs) and "***" in json.loads(stored)["command"]
+    assert all("s3cret" not in text for text in [*outputs, stored])
+
+
+def test_another_programs_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    other = tmp_path / "studies" / "notes.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    text = tmp_path / "studies" / "text.db"
+    text.write_text("not a database\n")
+    before = {p: p.read_bytes() for p in (other, text)}
+    for path, needle in ((other, "another program's SQLite database (tables: notes)"),
+                         (text, "is not an SQLite database")):  # fmt: skip
+        r = run_cli("search.run", "--storage", f"sqlite:///studies/{path.name}", *TINY,
+                    cwd=tmp_path)  # fmt: skip
+        assert_one_line_error(r, needle)
+    assert {p: p.read_bytes() for p in (other, text)} == before
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda url: optuna.create_study(study_name="s", storage=url,
+                                         directions=["maximize", "minimize"]),
+         "not a digit-pair study (directions: maximize, minimize)"),
+        (lambda url: optuna.create_study(study_name="s", storage=url, direction="minimize"),
+         "not a digit-pair study (directions: minimize)"),
+        (lambda url: optuna.create_study(study_name="s", storage=url, direction="maximize")
+         .optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2),
+         "was not made by search.run"),
+    ],
+    ids=["two objectives", "minimized", "other parameters"],
+)  # fmt: skip
+def test_a_same_named_study_of_another_shape_is_refused(tmp_path: Path, make, needle) -> None:
+    (tmp_path / "studies").mkdir()
+    url = f"sqlite:///{tmp_path}/studies/s.db"
+    make(url)
+    before = len(load_study(url, "s").get_trials())
+    r = run_cli("search.run", "--study", "s", "--trials", "2", *TINY, cwd=tmp_path)
+    assert_one_line_error(r, needle)
+    assert len(load_study(url, "s").get_trials()) == before
+
+
+@pytest.mark.postgres
+def test_two_first_runs_at_once_create_the_study_once(pg_url: str, tmp_path: Path) -> None:
+    base = ["--study", "twice", "--storage", pg_url, "--trials", "4", "--workers", "1",
+            "--create-only", "--train-pairs", "100", "--val-pairs", "50"]  # fmt: skip
+    procs = [start([*base, "--epochs", epochs], tmp_path) for epochs in ("2", "3")]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
+    ready = [r for r in results if r[2] == 0]
+    refused = [r for r in results if r[2] == 2]
+    assert len(ready) == 1 and len(refused) == 1, results
+    assert "was created with --epochs" in refused[0][1]
+    study = load_study(pg_url, "twice")
+    assert [t.state for t in study.get_trials()] == [TrialState.WAITING] * 3  # baselines once
+    epochs = str(study.user_attrs["epochs"])
+    same = [start([*base, "--epochs", epochs], tmp_path) for _ in range(2)]
+    assert all(p.wait(timeout=120) == 0 for p in same)
+    assert len(load_study(pg_url, "twice").get_trials()) == 3
+
+
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    args = ["--trials", "40", "--workers", "2", "--study", "k", "--epochs", "40",
+            "--train-pairs", "300", "--val-pairs", "100", "--finalists", "0"]  # fmt: skip
+    parent = start(args, tmp_path)
+    url = str(tmp_path / "studies" / "k.journal")
+
+    def training() -> bool:
+        trials = load_study(url, "k").get_trials()
+        return any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials)
+
+    wait_for(training, timeout=120)
+    found = subprocess.run(["pgrep", "-P", str(parent.pid), "-f", "spawn_main"],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    workers = found.stdout.split()
+    assert len(workers) >= 2
+    parent.kill()
+    parent.wait()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=10)
+    running = [t.number for t in load_study(url, "k").get_trials()
+               if t.state == TrialState.RUNNING]  # fmt: skip
+    assert running  # their trials were left RUNNING, for the next run to take back
+    finished = sum(t.state in FINISHED for t in load_study(url, "k").get_trials())
+    r = run_cli("search.run", *args[:1], str(finished + 2), *args[2:], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "left RUNNING by an interrupted run" in r.stderr
+    trials = load_study(url, "k").get_trials()
+    assert sum(t.state in FINISHED for t in trials) == finished + 2
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.postgres
+def test_workers_started_together_on_postgresql_do_not_propose_the_same(
+    pg_url: str, tmp_path: Path
+) -> None:
+    args = ["--study", "two", "--storage", pg_url, "--trials", "6", "--workers", "1",
+            "--no-baselines", *TINY]  # fmt: skip
+    r = run_cli("search.run", *args, "--create-only", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    procs = [start(args, tmp_path) for _ in range(2)]  # as two compose workers
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    trials = load_study(pg_url, "two").get_trials()
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
+    params = [json.dumps(t.params, sort_keys=True) for t in trials]
+    assert len(set(params)) == len(params)
+
+
+def test_a_journal_lock_left_by_a_killed_process_is_broken(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", *JOURNAL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    journal = tmp_path / "studies" / "j.journal"
+    lock = Path(f"{journal}.lock")
+    # As a process killed in the middle of an append leaves it, when Optuna was given a relative
+    # name: a link to "studies/j.journal" that dangles from inside studies/, a minute old.
+    lock.symlink_to("studies/j.journal")
+    old = time.time() - 60
+    os.utime(lock, (old, old), follow_symlinks=False)
+    r = run_cli("search.run", "--trials", "2", *JOURNAL, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert not lock.is_symlink()
+    assert sum(t.state in FINISHED for t in load_study(str(journal), "j").get_trials()) == 2
