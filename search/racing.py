@@ -24,10 +24,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.space import baseline_params
+from search.trials import FINISHED, TAKEN
 
 RACE_OF, RACE_SEED, RACE_AFTER = "race_of", "race_seed", "race_after"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
 def race_seed(study_seed: int, index: int) -> int:

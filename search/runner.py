@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -27,6 +28,8 @@ from search.summary import summary
 from search.supervisor import supervise
 from search.trials import fail_running
 from search.worker import WorkerSpec, install_stop_handlers, open_worker, run_trials
+
+METRIC = "validation accuracy"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ def run(request: RunRequest) -> int:
                 load_if_exists=True,
             )
             if stored is None:
+                with warnings.catch_warnings():  # metric names are "experimental" in Optuna
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names([METRIC])  # what the dashboard and CLI call the value
                 for name, value in data.settings.to_user_attrs().items():
                     study.set_user_attr(name, value)
                 if request.baselines:

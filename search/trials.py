@@ -1,4 +1,4 @@
-"""Counting, failing and retrying trials: the bookkeeping behind the shared trial total."""
+"""Trial states that count towards a total, and failing and retrying trials."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from search.storage import MAX_RETRY
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-
-
-def count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
 
 
 def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> FrozenTrial | None:

@@ -32,6 +32,7 @@ def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
     study = load_study(url, "e2e")
     assert sum(s in FINISHED for s in states(study)) == 4
     assert study.user_attrs["epochs"] == 2 and study.user_attrs["dataset"] == "mnist5k"
+    assert study.metric_names == ["validation accuracy"]  # not "Objective 0" in the dashboard
     first = study.trials[:3]  # a new study starts from each family's default configuration
     assert [t.params for t in first] == baselines()
     assert all(t.user_attrs["baseline"] for t in first)
