@@ -99,6 +99,10 @@ class Race:
     winner: Standing | None
     complete: bool  # no race trial is waiting or running
 
+    def ranked(self) -> list[Standing]:
+        """Best mean first; finalists with no completed race run last."""
+        return sorted(self.standings, key=lambda s: -s.mean if s.values else 1.0)
+
 
 def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> Race | None:
     """The study's latest race and its winner by intensification; None if it has no race."""

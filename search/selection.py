@@ -51,8 +51,7 @@ def pick_trial(study: optuna.Study, number: int | None) -> tuple[FrozenTrial, st
 def describe(race: Race) -> str:
     """The race in one line: each finalist's mean validation value over the race seeds."""
     parts = [
-        f"#{s.trial}{' (default)' if s.default else ''} {100 * s.mean:.2f}"
-        for s in sorted(race.standings, key=lambda s: -s.mean if s.values else 1.0)
+        f"#{s.trial}{' (default)' if s.default else ''} {100 * s.mean:.2f}" for s in race.ranked()
     ]
     seeds = max((len(s.values) for s in race.standings), default=0)
     return f"mean validation % over {seeds} race seeds: " + ", ".join(parts)

@@ -90,6 +90,6 @@ def race_table(race: Race) -> str:
             str(len(s.values)),
             "winner" if s is race.winner else "",
         )
-        for s in sorted(race.standings, key=lambda s: -s.mean if s.values else 1.0)
+        for s in race.ranked()
     ]
     return table(rows, header=("finalist", "mean validation %", "race seeds", ""))
