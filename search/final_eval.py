@@ -58,7 +58,8 @@ def build_parser() -> Parser:
                        help=f"parallel processes, one thread each (default: {CORES}, the cores)")
     add_device_option(p)
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder of the MNIST IDX files (default: the one the study used)")
+                   help="folder of the MNIST IDX files (default: the one the study used, "
+                        "else the cache)")
     p.add_argument("--no-ablation", action="store_true",
                    help="evaluate the selected configuration only (default: with ablation)")
     # fmt: on

@@ -58,10 +58,11 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=positive_float, default=None,
                    help="seconds after which no new trial starts (default: none)")
     p.add_argument("--dataset", choices=DATASETS, default=None,
-                   help=f"mnist5k (embedded) or mnist (IDX files in --data-dir) "
+                   help=f"mnist5k (embedded) or mnist (full MNIST, fetched on first use) "
                    f"(default: {DEFAULTS.dataset}, or the study's)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder of the MNIST IDX files for --dataset mnist (default: the study's)")
+                   help="folder of the MNIST IDX files for --dataset mnist, fetched there where "
+                        "missing (default: the study's, else ~/.cache/digit-pair-search/mnist)")
     add_device_option(p)
     p.add_argument("--epochs", type=positive_int, default=None,
                    help=f"epoch budget of every trial (default: {DEFAULTS.epochs}, or the study's)")

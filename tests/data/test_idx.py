@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from data import DataError, load_source, make_splits
+from data.fetch import cache_dir
 from data.idx import IMAGES_MAGIC, read_idx, write_idx
 from tests.helpers import write_mnist
 
@@ -33,13 +34,16 @@ def test_full_mnist_test_pairs_come_from_the_test_files(tmp_path: Path) -> None:
     assert torch.equal(s.test.input, source.test_images[s.test.image_ids])
 
 
-def test_missing_directory_and_files(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="does not exist"):
-        load_source("mnist", tmp_path / "nowhere")
-    with pytest.raises(DataError, match="not found"):
+def test_missing_files_offline_leave_nothing_behind(tmp_path: Path) -> None:
+    # The conftest points the mirrors at a closed local port: every fetch fails.
+    with pytest.raises(DataError, match=f"offline, put .* in {tmp_path / 'new' / 'mnist'}"):
+        load_source("mnist", tmp_path / "new" / "mnist")
+    with pytest.raises(DataError, match=r"cannot fetch train-images-idx3-ubyte\.gz"):
         load_source("mnist", tmp_path)
-    with pytest.raises(DataError, match="needs --data-dir"):
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match=f"in {cache_dir()}"):
         load_source("mnist", None)
+    assert not cache_dir().exists()
 
 
 def test_wrong_magic(tmp_path: Path) -> None:

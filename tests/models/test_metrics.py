@@ -7,7 +7,7 @@ import torch
 
 from data import Splits
 from models import Config, build_model
-from models.metrics import all_pairs_accuracy
+from models.metrics import LESS_EQUAL, ROWS, all_pairs_accuracy
 from models.training import Tensors, evaluate
 
 
@@ -43,3 +43,15 @@ def test_only_a_net_that_reads_digits_alone_gets_all_pairs(splits: Splits) -> No
     data = Tensors.of(splits.val, splits.mean, splits.std, torch.device("cpu"))
     for config in (Config(family="cnn", nb_filters=4), Config(head="learned", nb_filters=4)):
         assert evaluate(build_model(config), data, all_pairs=True).all_pairs is None
+
+
+def test_all_pairs_in_blocks_equals_the_whole_matrix() -> None:
+    g = torch.Generator().manual_seed(0)
+    m = 2 * ROWS + 37  # three blocks, the last one short
+    labels = torch.randint(0, 10, (m,), generator=g)
+    first = torch.softmax(3 * torch.randn(m, 10, generator=g), 1)
+    second = torch.softmax(3 * torch.randn(m, 10, generator=g), 1)
+    whole = (first @ (LESS_EQUAL @ second.T)) > 0.5
+    right = whole == (labels[:, None] <= labels[None, :])
+    expected = (right.sum() - right.diagonal().sum()).item() / (m * (m - 1))
+    assert all_pairs_accuracy(first, second, labels) == expected

@@ -46,8 +46,11 @@ RUN_CASES = {
         ["--workers", "2", "--storage", "sqlite:///studies/x.db"],
         "one process only",
     ),
-    "mnist without data dir": (["--dataset", "mnist"], "needs --data-dir"),
-    "mnist missing dir": (["--dataset", "mnist", "--data-dir", "nowhere"], "does not exist"),
+    "mnist offline": (["--dataset", "mnist"], "cannot fetch train-images-idx3-ubyte.gz"),
+    "mnist offline into a new dir": (
+        ["--dataset", "mnist", "--data-dir", "new/mnist"],
+        "offline, put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ",
+    ),
     "too many pairs": (["--train-pairs", "1500"], "ask for fewer"),
     "one training pair": (["--train-pairs", "1"], "at least 2 pairs"),
     "seed too large": (["--seed", str(2**32)], "from 0 to 4294967295"),
@@ -119,7 +122,7 @@ DATA_CASES = {
     "wrong magic": (corrupt_wrong_magic, "wrong magic"),
     "truncated": (corrupt_truncate, "truncated"),
     "count mismatch": (corrupt_counts, "40 images but 3 labels"),
-    "missing file": (corrupt_missing, "not found"),
+    "missing file, offline": (corrupt_missing, "cannot fetch train-labels-idx1-ubyte.gz"),
     "no images": (corrupt_empty, "has 0 images, too few"),
     "corrupt gzip": (corrupt_gzip, "cannot be read"),
 }

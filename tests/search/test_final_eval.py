@@ -6,7 +6,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.helpers import TINY, run_cli
+from data.fetch import cache_dir
+from tests.helpers import TINY, load_study, run_cli, write_mnist
 
 ROUNDS = ["--rounds", "3", "--workers", "2"]
 
@@ -145,3 +146,21 @@ def test_a_study_from_another_program(tmp_path: Path) -> None:
     r = run_cli("search.final_eval", "--study", "other", cwd=tmp_path)
     assert r.returncode == 2 and "does not fit this search space" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_an_mnist_study_and_its_final_evaluation_use_the_cache(tmp_path: Path) -> None:
+    """No --data-dir: both commands find the files in the cache folder ($DIGIT_PAIRS_DATA here,
+    set by the conftest), and the study stores no folder of its own."""
+    write_mnist(cache_dir(), gz=True, n_train=400, n_test=2000)
+    r = run_cli("search.run", "--trials", "2", "--dataset", "mnist", "--study", "full", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "fetching" not in r.stdout
+    study = load_study(str(tmp_path / "studies" / "full.journal"), "full")
+    assert study.user_attrs["dataset"] == "mnist"
+    assert study.user_attrs["data_dir"] is None
+    r = run_cli("search.final_eval", "--study", "full", "--rounds", "1", "--no-ablation",
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "studies" / "full" / "final_eval.json").read_text())
+    assert {row["variant"] for row in result["rounds"]} >= {"selected"}
