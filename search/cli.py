@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from data import DataError
 from models import DEVICES, DeviceError
-from search.errors import StorageLost, UsageError
+from search.errors import StorageDamaged, StorageLost, UsageError
 from search.settings import DEFAULT_STUDY
 
 CORES = os.cpu_count() or 1
@@ -19,7 +19,7 @@ CORES = os.cpu_count() or 1
 # and keeps its traceback.
 USER_ERRORS = (UsageError, DataError, DeviceError)
 # An environment fault, not a mistake: the database went away (exit status 1).
-FAULTS = (StorageLost,)
+FAULTS = (StorageLost, StorageDamaged)
 
 
 class Parser(argparse.ArgumentParser):

@@ -4,7 +4,12 @@ Equivalent to the `optuna-dashboard STORAGE --artifact-dir studies/artifacts` li
 search.run prints; this finds the storage under studies/ for you.
 """
 
+# ruff: noqa: E402 (a stop during the imports below must already exit quietly)
 from __future__ import annotations
+
+from search.interrupt import exit_quietly
+
+exit_quietly("search.dashboard")
 
 import sys
 
@@ -13,6 +18,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from search.cli import FAULTS, USER_ERRORS, Parser, add_study_options, fail, port_number
 from search.errors import UsageError
+from search.interrupt import raise_on_interrupt
 from search.storage import find_storage, open_storage
 from search.summary import ARTIFACT_DIR, dashboard_command
 
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
     print(f"study {args.study!r}: http://{args.host}:{args.port}/dashboard")
     print(f"(the same as: {dashboard_command(spec)} --host {args.host} --port {args.port})")
+    raise_on_interrupt()  # Ctrl-C stops the server below
     try:
         run_server(storage, host=args.host, port=args.port,
                    artifact_store=FileSystemArtifactStore(str(ARTIFACT_DIR)))  # fmt: skip

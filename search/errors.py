@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+
 
 class UsageError(Exception):
     """A mistake the user can fix; printed as one line, exit status 2."""
@@ -8,3 +10,22 @@ class UsageError(Exception):
 class StorageLost(Exception):
     """The study's database stayed out of reach; printed as one line, exit status 1. Nothing is
     lost: the same command resumes the study."""
+
+
+class StorageDamaged(Exception):
+    """The study's file is damaged where no repair is safe; printed as one line (with the
+    command that keeps what precedes the damage), exit status 1. The file is not changed."""
+
+
+FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def full_disk(error: OSError) -> str:
+    """The one line for a write that found no space (exit 1), else "" (not this fault)."""
+    if error.errno not in FULL:
+        return ""
+    where = f" writing {error.filename}" if error.filename else ""
+    return (
+        f"the disk is full ({error.strerror}{where}); free some space and re-run the same "
+        "command: every finished trial is kept, the interrupted one is run again"
+    )

@@ -4,7 +4,12 @@ and report mean +- std test accuracy, with an ablation of weight sharing x auxil
 The test pairs are read here and only here.
 """
 
+# ruff: noqa: E402 (a stop during the imports below must already exit quietly)
 from __future__ import annotations
+
+from search.interrupt import exit_quietly
+
+exit_quietly("search.final_eval")
 
 import platform
 import sys
@@ -32,7 +37,8 @@ from search.cli import (
     positive_int,
     seed_value,
 )
-from search.errors import UsageError
+from search.errors import UsageError, full_disk
+from search.interrupt import held, raise_on_interrupt
 from search.publish import publish
 from search.render import tables
 from search.result import EvalResult, gain_over_default, summarize_variants
@@ -82,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_workers(PROG, args.workers)
     try:
+        raise_on_interrupt()  # from here a stop is a KeyboardInterrupt, caught below
         resolve_device(args.device)
         study = load(args.study, args.storage)
         trial, why = pick_trial(study, args.trial)
@@ -111,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, e)
     except FAULTS as e:
         fail(PROG, e, status=1)
+    except OSError as e:
+        if not full_disk(e):
+            raise
+        fail(PROG, full_disk(e), status=1)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
@@ -138,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     print(tables(result))
-    json_path, html_path = publish(study, result)
+    with held():  # the files, the artifacts, the attribute and the note, all or none
+        json_path, html_path = publish(study, result)
     print(f"\nsaved {json_path} and {html_path}; attached to study {args.study!r}")
     return 0
 

@@ -3,7 +3,12 @@
 --trials is the study's total, shared by all workers and across re-runs.
 """
 
+# ruff: noqa: E402 (a stop during the imports below must already exit quietly)
 from __future__ import annotations
+
+from search.interrupt import exit_quietly
+
+exit_quietly("search.run")
 
 import sys
 from pathlib import Path
@@ -28,6 +33,7 @@ from search.cli import (
     seed_value,
     training_pairs,
 )
+from search.errors import full_disk
 from search.runner import RunRequest, run
 from search.settings import StudySettings
 from search.storage import choose_storage
@@ -133,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         fail(PROG, e)
     except FAULTS as e:
         fail(PROG, e, status=1)
+    except OSError as e:
+        if not full_disk(e):
+            raise
+        fail(PROG, full_disk(e), status=1)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import optuna
 
 from models import resolve_device
 from search.errors import UsageError
+from search.interrupt import held
 from search.locks import SlotLock, owner_lock
 from search.objective import SearchData
 from search.progress import progress_bar, show_progress
@@ -106,8 +107,10 @@ def run(request: RunRequest) -> int:
         print(request.storage.note, file=sys.stderr)
     with owner_lock(spec):
         # File storages are this run's alone from here; a PostgreSQL study is created under the
-        # slot lock, so two first runs do not both set it up (the second finds it made).
-        with SlotLock(spec, request.study) if spec.kind == "postgresql" else nullcontext():
+        # slot lock, so two first runs do not both set it up (the second finds it made). A stop
+        # waits until the study is set up in full.
+        slot_lock = SlotLock(spec, request.study) if spec.kind == "postgresql" else nullcontext()
+        with held(), slot_lock:
             if stored_settings(storage, request.study) != stored:  # made meanwhile
                 stored, data = prepare(request, storage)
             study = optuna.create_study(
@@ -136,6 +139,8 @@ def run_study(
     data: SearchData,
 ) -> int:
     spec, workers = request.storage.spec, request.storage.workers
+    stop = threading.Event()
+    install_stop_handlers(stop)  # from here a stop ends the run at the next epoch
     if spec.path is not None:
         # This run owns the file: a trial still RUNNING was left by a run that was killed.
         for number in fail_running(study, "left RUNNING by an interrupted run"):
@@ -177,8 +182,6 @@ def run_study(
         deadline=start + request.timeout if request.timeout else None,
         parallel=workers > 1,
     )
-    stop = threading.Event()
-    install_stop_handlers(stop)
     if workers == 1:
         study, objective = open_worker(worker, stop, data=data, storage=storage)
         with progress_bar(study, plan) as bar:

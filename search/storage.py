@@ -8,7 +8,6 @@ heartbeats instead.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import sys
@@ -20,9 +19,10 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal import JournalFileBackend
 
-from search.errors import UsageError
+from search.errors import StorageDamaged, UsageError
+from search.journal import cut_torn_tail, find_damage, journal_name
 
 STUDIES_DIR = Path("studies")
 JOURNAL_SUFFIXES = (".journal", ".log")
@@ -222,64 +222,6 @@ def storage_error(spec: StorageSpec, error: Exception) -> UsageError:
     return UsageError(f"cannot open the study storage {where}: {detail}")
 
 
-def journal_name(path: Path) -> str:
-    """The journal's absolute path, as Optuna is given it: its lock is a symbolic link to this
-    name, and a relative one dangles, so the lock of a killed process would never be broken
-    (Optuna breaks a lock left for 30 s, but cannot stat a dangling one)."""
-    return str(path.resolve())
-
-
-STALE_LOCK_SECONDS = 30  # Optuna's own grace period; an append holds the lock for milliseconds
-
-
-def break_stale_lock(lock: Path) -> None:
-    """Remove a journal lock that a killed process left behind. Optuna breaks such a lock after
-    its grace period only when it can stat the link's target, so one made with a relative name
-    (a dangling link) would block every later write for good."""
-    try:
-        made = os.lstat(lock).st_mtime
-    except FileNotFoundError:
-        return
-    if time.time() - made > STALE_LOCK_SECONDS:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-
-
-def cut_torn_tail(path: Path) -> str | None:
-    """A journal whose last line is incomplete or unreadable (a crash or a full disk in the
-    middle of a write) is cut back to its last good line, under the journal's own lock, and the
-    cut bytes are kept beside it: Optuna skips such a line on reading, but a write after it
-    would bury it mid-file, and then no read succeeds. Returns what was done, in one line."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    break_stale_lock(Path(journal_name(path) + ".lock"))
-    lock = JournalFileSymlinkLock(journal_name(path))
-    lock.acquire()
-    try:
-        with open(path, "rb+") as f:
-            data = f.read()
-            keep = data.rfind(b"\n", 0, len(data) - 1) + 1  # where the last line starts
-            if data.endswith(b"\n"):
-                try:
-                    json.loads(data[keep:])
-                    return None  # a whole, readable last line
-                except ValueError:
-                    pass
-            else:
-                keep = data.rfind(b"\n") + 1
-            backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
-            backup.write_bytes(data[keep:])
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
-    finally:
-        lock.release()
-    return (
-        f"{path} ended in an incomplete line ({len(data) - keep} bytes, from a crash or a full "
-        f"disk): cut off and kept in {backup}"
-    )
-
-
 def check_sqlite_file(path: Path) -> None:
     """Refuse, before writing anything, an SQLite file that is not an Optuna storage."""
     try:
@@ -310,10 +252,13 @@ def open_storage(
     if spec.kind == "journal" and path is not None:
         try:
             repaired = cut_torn_tail(path)
+            damage = find_damage(path)
         except OSError as e:
             raise UsageError(f"cannot repair {path}: {e.strerror}") from None
         if repaired:
             print(repaired, file=sys.stderr)
+        if damage:
+            raise StorageDamaged(damage)
     with warnings.catch_warnings():
         return _open(spec, path, heartbeat, pool_size)
 

@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -26,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from data import DataError
 from models import DeviceError, resolve_device
-from search.errors import StorageLost, UsageError
+from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
 from search.locks import SlotLock
 from search.objective import Objective, SearchData, WorkerStopped
 from search.racing import Plan
@@ -152,6 +153,11 @@ def run_trials(
                 state, again = TrialState.FAIL, True
                 reason = f"lost the study storage: {error_detail(e.__cause__ or e)}"
                 print(f"trial {trial.number} {reason}; it will be run again", file=sys.stderr)
+            except OSError as e:
+                if full_disk(e):
+                    raise  # nothing more can be written: the command ends in one line
+                state, reason = TrialState.FAIL, f"{type(e).__name__}: {e}"
+                print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
             except Exception as e:  # one bad trial must not end the study
                 state, reason = TrialState.FAIL, f"{type(e).__name__}: {e}"
                 print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
@@ -221,11 +227,12 @@ def sampler_seed(study_seed: int, index: int, seen: int, *, shared: bool = False
     A new study's workers of one search.run are seeded study seed + index, so one worker with
     one seed reproduces its search; a resumed or added worker draws a stream of its own instead
     of replaying the first run's draws. Workers that share a PostgreSQL study from separate
-    commands (`shared`: every one is index 0) also mix in their process, or workers started
-    together would propose the same configurations."""
+    commands (`shared`: every one is index 0) also mix in fresh entropy, or workers started
+    together would propose the same configurations (their process ids are no help: a worker
+    container's is 1)."""
     if seen == 0 and not shared:
         return (study_seed + index) % 2**32
-    entropy = [study_seed, index, seen] + ([os.getpid()] if shared else [])
+    entropy = [study_seed, index, seen] + ([secrets.randbits(64)] if shared else [])
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
@@ -287,6 +294,11 @@ def worker_main(spec: WorkerSpec) -> None:
         study, objective = open_worker(spec, stop)
         lock = SlotLock(spec.storage, spec.study)
         run_trials(study, objective, plan=spec.plan, lock=lock, deadline=spec.deadline)
-    except (UsageError, DataError, DeviceError, StorageLost) as e:
+    except (UsageError, DataError, DeviceError, StorageLost, StorageDamaged) as e:
         print(f"worker {worker_id()}: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        if not full_disk(e):
+            raise
+        print(f"worker {worker_id()}: {full_disk(e)}", file=sys.stderr)
+        sys.exit(1)  # not replaced: a new worker would find the disk as full

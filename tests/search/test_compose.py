@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,21 @@ def test_the_worker_command_from_the_file_reaches_the_total(pg_url: str, tmp_pat
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     check_exact(pg_url, "compose", 6)
+
+
+def test_the_gpu_override_merges_with_the_compose_file() -> None:
+    """The NVIDIA override is checked by compose itself (it is not run: no GPU here)."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed (.ci/run installs it)")
+    r = subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml", "config"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    merged = yaml.safe_load(r.stdout)["services"]
+    for name in ("init", "worker"):
+        [device] = merged[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert device["capabilities"] == ["gpu"]
+    for name in ("init", "worker", "dashboard"):
+        assert "cu128" in merged[name]["build"]["args"]["TORCH_INDEX_URL"]
+    assert "search.run" in str(merged["worker"]["command"])  # the services themselves kept

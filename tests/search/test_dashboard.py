@@ -18,6 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from search.runner import METRIC
 from tests.helpers import TINY, run_cli, run_tool
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -103,6 +104,13 @@ def test_the_dashboard_shows_the_study_in_a_real_browser(
         text = page_text(browser, f"{base}/studies/1", "History")
         assert "Intermediate values" in text and "Hyperparameter Importance" in text
         assert "final_eval.html" in text and "final_eval.json" in text  # the artifacts
+        # The final evaluation's note, with the gain over the default configuration.
+        assert "Final evaluation: trial #" in text and "default configuration" in text
+        # The value's name on the history plot's axis, instead of "Objective 0".
+        WebDriverWait(browser, 30).until(
+            lambda d: METRIC in d.find_element(By.TAG_NAME, "body").text
+        )
+        assert "Objective 0" not in browser.find_element(By.TAG_NAME, "body").text
         WebDriverWait(browser, 30).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot svg.main-svg")
         )

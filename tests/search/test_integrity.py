@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from optuna.trial import TrialState
 
 from search.storage import mask_argv, mask_password
 from search.trials import FINISHED, retry
-from tests.helpers import TINY, assert_one_line_error, load_study, run_cli
+from tests.helpers import TINY, assert_one_line_error, files, load_study, run_cli
 from tests.search.workers import start, wait_for
 
 JOURNAL = ["--workers", "1", "--storage", "studies/j.journal", "--study", "j", *TINY]
@@ -47,6 +49,39 @@ def test_a_journal_with_a_bad_last_line_is_cut_back_and_goes_on(
                 "--rounds", "1", "--no-ablation", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert len(load_study(str(path), "j").get_trials()) == len(trials)  # still readable
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["search.run", "--trials", "3", *JOURNAL],
+        ["search.final_eval", "--study", "j", "--storage", "studies/j.journal", "--rounds", "1"],
+        ["search.dashboard", "--study", "j", "--port", "1"],
+    ],
+    ids=["run", "final_eval", "dashboard"],
+)
+def test_a_journal_damaged_inside_is_refused_in_one_line_and_left_as_it_is(
+    tmp_path: Path, command: list[str]
+) -> None:
+    r = run_cli("search.run", "--trials", "2", *JOURNAL, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "studies" / "j.journal"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[5] = b'{"op_code": 4, "worker_id": "x", "trial_id": 0, "par\n'  # line 6 of N
+    damaged = b"".join(lines)
+    path.write_bytes(damaged)
+    before = files(tmp_path)
+    r = run_cli(*command, cwd=tmp_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    [line] = r.stderr.strip().splitlines()
+    assert f"damaged at line 6 of {len(lines)}" in line and "Traceback" not in r.stderr
+    assert path.read_bytes() == damaged and files(tmp_path) == before
+    # The command it gives keeps a study Optuna reads.
+    repair = line.split("before it: ", 1)[1]
+    subprocess.run(repair, shell=True, cwd=tmp_path, check=True)
+    kept = tmp_path / "studies" / "j-to-line-5.journal"
+    assert kept.read_bytes() == b"".join(lines[:5])
+    assert load_study(str(kept), "j").study_name == "j"
 
 
 def test_a_resumed_search_continues_instead_of_replaying(tmp_path: Path) -> None:
@@ -229,3 +264,84 @@ def test_a_journal_lock_left_by_a_killed_process_is_broken(tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr
     assert not lock.is_symlink()
     assert sum(t.state in FINISHED for t in load_study(str(journal), "j").get_trials()) == 2
+
+
+def ctrl_c_after(delay: float, command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command in its own process group, sent SIGINT as a terminal's Ctrl-C is (to the
+    whole group, workers included) after `delay` seconds."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *command], cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+# From the imports (the first second or two) through the data, the study's creation and the
+# first trials of two workers.
+@pytest.mark.parametrize("delay", [0.2, 0.8, 1.5, 2.5, 4.0])
+def test_ctrl_c_at_any_moment_of_a_run_exits_130_and_the_study_resumes(
+    delay: float, tmp_path: Path
+) -> None:
+    run = ["search.run", "--trials", "3", "--workers", "2", "--study", "c", *TINY]
+    r = ctrl_c_after(delay, run, tmp_path)
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    said = [line for line in r.stderr.splitlines() if "interrupted" in line]
+    assert len(said) == 1 and "re-run" in said[0], r.stderr  # the command's, not the workers'
+    journal = tmp_path / "studies" / "c.journal"
+    if journal.exists():
+        study = load_study(str(journal), "c")
+        assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    again = run_cli(*run, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    trials = load_study(str(journal), "c").trials
+    assert len([t for t in trials if t.state in FINISHED]) == 3
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("delay", [0.2, 1.5])
+def test_ctrl_c_while_final_eval_starts_exits_130_and_writes_nothing(
+    delay: float, tmp_path: Path
+) -> None:
+    r = run_cli("search.run", "--trials", "2", "--workers", "1", "--study", "f", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    before = sorted(p.name for p in (tmp_path / "studies").iterdir())
+    r = ctrl_c_after(delay, ["search.final_eval", "--study", "f", "--rounds", "2"], tmp_path)
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert sorted(p.name for p in (tmp_path / "studies").iterdir()) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_ends_in_one_line_and_the_study_resumes_once_there_is_room(
+    tmp_path: Path,
+) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
+    try:
+        run = ["search.run", "--workers", "1", "--storage", str(disk / "s.journal"), "--study",
+               "s", *TINY]  # fmt: skip
+        r = run_cli(*run, "--trials", "60", cwd=tmp_path)  # ~7 KB a trial: full before 60
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr
+        errors = [line for line in r.stderr.splitlines() if "error" in line or "failed" in line]
+        assert errors == [r.stderr.strip().splitlines()[-1]], errors
+        assert errors[0].startswith("search.run: error: the disk is full (No space left")
+        study = load_study(str(disk / "s.journal"), "s")  # loads, torn last line and all
+        finished = sum(t.state in FINISHED for t in study.trials)
+        assert finished >= 3
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+        again = run_cli(*run, "--trials", str(finished + 2), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "incomplete line" in again.stderr or "left RUNNING" in again.stderr
+        trials = load_study(str(disk / "s.journal"), "s").trials
+        assert sum(t.state in FINISHED for t in trials) == finished + 2
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -1,0 +1,100 @@
+"""A journal file's integrity: a torn last line cut off, a stale lock broken, damage found.
+
+Optuna's journal is one JSON operation per line, appended under a lock (a symbolic link).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+
+from optuna.storages.journal import JournalFileSymlinkLock
+
+
+def journal_name(path: Path) -> str:
+    """The journal's absolute path, as Optuna is given it: its lock is a symbolic link to this
+    name, and a relative one dangles, so the lock of a killed process would never be broken
+    (Optuna breaks a lock left for 30 s, but cannot stat a dangling one)."""
+    return str(path.resolve())
+
+
+STALE_LOCK_SECONDS = 30  # Optuna's own grace period; an append holds the lock for milliseconds
+
+
+def break_stale_lock(lock: Path) -> None:
+    """Remove a journal lock that a killed process left behind. Optuna breaks such a lock after
+    its grace period only when it can stat the link's target, so one made with a relative name
+    (a dangling link) would block every later write for good."""
+    try:
+        made = os.lstat(lock).st_mtime
+    except FileNotFoundError:
+        return
+    if time.time() - made > STALE_LOCK_SECONDS:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def cut_torn_tail(path: Path) -> str | None:
+    """A journal whose last line is incomplete or unreadable (a crash or a full disk in the
+    middle of a write) is cut back to its last good line, under the journal's own lock, and the
+    cut bytes are kept beside it: Optuna skips such a line on reading, but a write after it
+    would bury it mid-file, and then no read succeeds. Returns what was done, in one line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    break_stale_lock(Path(journal_name(path) + ".lock"))
+    lock = JournalFileSymlinkLock(journal_name(path))
+    lock.acquire()
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            keep = data.rfind(b"\n", 0, len(data) - 1) + 1  # where the last line starts
+            if data.endswith(b"\n"):
+                try:
+                    json.loads(data[keep:])
+                    return None  # a whole, readable last line
+                except ValueError:
+                    pass
+            else:
+                keep = data.rfind(b"\n") + 1
+            backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+            backup.write_bytes(data[keep:])
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        lock.release()
+    return (
+        f"{path} ended in an incomplete line ({len(data) - keep} bytes, from a crash or a full "
+        f"disk): cut off and kept in {backup}"
+    )
+
+
+def find_damage(path: Path) -> str | None:
+    """A line that is not one JSON operation, where the torn-tail repair cannot reach (inside
+    the file): Optuna stops reading there, so every read of the study would fail. Nothing past
+    it can be trusted to apply in order, so the file is left as it is and the one line returned
+    says how to keep what comes before it."""
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        lines = f.readlines()
+    if lines and not lines[-1].endswith(b"\n"):
+        lines.pop()  # being appended by a live worker right now (a torn one was cut already)
+    for number, line in enumerate(lines, start=1):
+        try:
+            operation = json.loads(line)
+            if isinstance(operation, dict) and "op_code" in operation:
+                continue
+            why = "not a journal operation"
+        except ValueError as e:
+            why = str(e).split(":")[0].lower()
+        kept = f"{path.stem}-to-line-{number - 1}{path.suffix}"
+        return (
+            f"{path} is damaged at line {number} of {len(lines)} ({why}), so Optuna cannot "
+            f"read the study; it is left as it is. To keep the {number - 1} operations before "
+            f"it: head -n {number - 1} {path} > {path.with_name(kept)}"
+        )
+    return None
