@@ -14,9 +14,10 @@ ARG PIP_FIND_LINKS
 WORKDIR /app
 RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
 # The dependencies first, in a layer of their own: a change of the code does not reinstall them.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt
+COPY README.md ./
 COPY data ./data
 COPY models ./models
 COPY search ./search

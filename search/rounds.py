@@ -8,6 +8,7 @@ otherwise.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from data import Source, load_source, make_splits
 from models import Config, resolve_device, train
 from search.cli import CORES
+from search.interrupt import WORKER
 
 TEST_PAIRS = 1000
 
@@ -101,6 +103,7 @@ def evaluate_rounds(
     """Run every job in `workers` processes of cores / workers threads each."""
     threads = max(1, CORES // workers)
     ctx = multiprocessing.get_context("spawn")
+    os.environ[WORKER] = "1"  # a stop while a process starts up: the command alone says so
     pool = ctx.Pool(
         min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
     )
@@ -111,6 +114,7 @@ def evaluate_rounds(
                 rows.append(row)
                 bar.update()
         pool.close()
+        pool.join()  # the processes end on their own; terminate() below only after an error
         return rows
     finally:
         pool.terminate()

@@ -123,7 +123,10 @@ def build_images(work: Path) -> dict[str, float]:
     took = {}
     start = time.time()
     if not image_exists(BASE):
-        build_base(work)
+        try:
+            build_base(work)
+        except RuntimeError as e:  # Debian's mirror out of reach: the machine, not the project
+            raise Unavailable(f"cannot build the Debian base image: {e}") from None
         took["base"] = time.time() - start
     start = time.time()
     sh(
