@@ -80,12 +80,19 @@ def up_workers(stack: Stack, env: dict[str, str], scale: int) -> None:
     stack.compose("up", "-d", "--scale", f"worker={scale}", "worker", env=env)
 
 
-def test_init_then_three_workers_reach_exactly_the_total(stack: Stack) -> None:
+def test_init_then_three_workers_reach_exactly_the_total_through_a_database_restart(
+    stack: Stack,
+) -> None:
     env = {**SETTINGS, "STUDY": "scaled"}
     start = time.time()
     up_workers(stack, env, scale=3)
+    # PostgreSQL stopped and started again in the middle of the run: the workers ride it out.
+    wait_until(lambda: running_in_training(stack, "scaled", 2), what="two trials training")
+    stack.compose("stop", "postgres", env=env)
+    time.sleep(5)
+    stack.compose("start", "postgres", env=env)
     wait_until(lambda: all_exited(stack, "worker", 3), what="three workers to finish")
-    print(f"up to done with 3 workers: {time.time() - start:.0f} s")
+    print(f"up to done with 3 workers and a database restart: {time.time() - start:.0f} s")
     assert states(stack, "init") == [("exited", 0)]
     assert states(stack, "worker") == [("exited", 0)] * 3
     trials = check_exact(stack.url, "scaled", 8)
@@ -104,7 +111,7 @@ def running_in_training(stack: Stack, study: str, n: int) -> bool:
 
 
 def test_killed_worker_containers_trials_are_retried_to_the_exact_total(stack: Stack) -> None:
-    env = {**SETTINGS, "STUDY": "killed", "EPOCHS": "20"}
+    env = {**SETTINGS, "STUDY": "killed", "EPOCHS": "10"}
     up_workers(stack, env, scale=3)
     wait_until(lambda: running_in_training(stack, "killed", 3), what="three trials training")
     victims = [c["Id"] for c in stack.containers("worker")]
@@ -124,32 +131,20 @@ def test_killed_worker_containers_trials_are_retried_to_the_exact_total(stack: S
     stack.compose("rm", "-f", "-s", "worker", "init", env=env)
 
 
-def test_postgres_stopped_and_started_mid_run_loses_nothing(stack: Stack) -> None:
-    env = {**SETTINGS, "STUDY": "restarted", "EPOCHS": "10"}
-    up_workers(stack, env, scale=2)
-    wait_until(lambda: running_in_training(stack, "restarted", 2), what="two trials training")
-    stack.compose("stop", "postgres", env=env)
-    time.sleep(5)
-    stack.compose("start", "postgres", env=env)
-    wait_until(lambda: all_exited(stack, "worker", 2), what="the workers to finish")
-    assert states(stack, "worker") == [("exited", 0)] * 2
-    check_exact(stack.url, "restarted", 8)
-    stack.compose("rm", "-f", "-s", "worker", "init", env=env)
-
-
 def test_compose_stop_fails_and_requeues_the_current_trials(stack: Stack) -> None:
-    env = {**SETTINGS, "STUDY": "stopped", "EPOCHS": "20"}
+    env = {**SETTINGS, "STUDY": "stopped", "EPOCHS": "10"}
     up_workers(stack, env, scale=2)
     wait_until(lambda: running_in_training(stack, "stopped", 2), what="two trials training")
     stack.compose("stop", "worker", env=env)  # SIGTERM, as the file's stop_signal says
     assert states(stack, "worker") == [("exited", 130)] * 2  # stopped, as README says
     study = load_study(stack.url, "stopped")
     interrupted = study.get_trials(states=(TrialState.FAIL,))
-    assert len(interrupted) == 2 and not study.get_trials(states=(TrialState.RUNNING,))
-    waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert sorted(json.dumps(t.params, sort_keys=True) for t in interrupted) == sorted(
-        json.dumps(t.params, sort_keys=True) for t in waiting
-    )
+    # Each worker was in a trial (one may have just ended one): failed, and queued again.
+    assert 1 <= len(interrupted) <= 2 and not study.get_trials(states=(TrialState.RUNNING,))
+    waiting = [
+        json.dumps(t.params, sort_keys=True) for t in study.get_trials(states=(TrialState.WAITING,))
+    ]
+    assert all(json.dumps(t.params, sort_keys=True) in waiting for t in interrupted)
     stack.compose("rm", "-f", "worker", env=env)
     up_workers(stack, env, scale=2)  # the same command resumes
     wait_until(lambda: all_exited(stack, "worker", 2), what="the workers to finish")
@@ -184,7 +179,7 @@ def test_the_dashboard_container_shows_the_studies(stack: Stack) -> None:
 
     found = wait_until(studies, timeout=120, what="the dashboard to answer")
     names = {s["study_name"]: s["study_id"] for s in found["study_summaries"]}
-    assert {"scaled", "killed", "restarted", "stopped"} <= set(names)
+    assert {"scaled", "killed", "stopped"} <= set(names)
     with urllib.request.urlopen(f"{api}/{names['scaled']}?after=0", timeout=10) as r:
         detail = json.load(r)
     assert len(detail["trials"]) == 8
