@@ -117,6 +117,14 @@ def build_base(work: Path) -> None:
     shutil.rmtree(root)
 
 
+def docker_build(tag: str, context: Path, *args: str) -> float:
+    """`docker build` on the local base with no network at all; returns the seconds it took."""
+    start = time.time()
+    sh("docker", "build", "--network", "none", "-t", tag, "--build-arg", f"BASE_IMAGE={BASE}",
+       *args, str(context))  # fmt: skip
+    return time.time() - start
+
+
 def build_images(work: Path) -> dict[str, float]:
     """The base once (kept by the engine between runs), then the project image from the real
     Dockerfile and the PostgreSQL image; returns the seconds each step took."""
@@ -128,38 +136,9 @@ def build_images(work: Path) -> dict[str, float]:
         except RuntimeError as e:  # Debian's mirror out of reach: the machine, not the project
             raise Unavailable(f"cannot build the Debian base image: {e}") from None
         took["base"] = time.time() - start
-    start = time.time()
-    sh(
-        "docker",
-        "build",
-        "--network",
-        "none",
-        "-t",
-        APP,
-        "--build-arg",
-        f"BASE_IMAGE={BASE}",
-        "--build-arg",
-        "PIP_NO_INDEX=1",
-        "--build-arg",
-        "PIP_FIND_LINKS=/wheels",
-        str(ROOT),
-    )
-    took["project"] = time.time() - start
-    start = time.time()
-    sh(
-        "docker",
-        "build",
-        "--network",
-        "none",
-        "-t",
-        POSTGRES,
-        "-f",
-        str(HERE / "postgres.Dockerfile"),
-        "--build-arg",
-        f"BASE_IMAGE={BASE}",
-        str(HERE),
-    )
-    took["postgres"] = time.time() - start
+    wheels = ("--build-arg", "PIP_NO_INDEX=1", "--build-arg", "PIP_FIND_LINKS=/wheels")
+    took["project"] = docker_build(APP, ROOT, *wheels)
+    took["postgres"] = docker_build(POSTGRES, HERE, "-f", str(HERE / "postgres.Dockerfile"))
     return took
 
 
