@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from data import DataError
 from models import DEVICES, DeviceError
-from search.errors import StorageDamaged, StorageLost, UsageError
+from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
 from search.settings import DEFAULT_STUDY
 
 CORES = os.cpu_count() or 1
@@ -121,6 +121,15 @@ def check_workers(prog: str, workers: int, flag: str = "--workers") -> None:
 def fail(prog: str, message: object, status: int = 2) -> NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(status)
+
+
+def fail_on_full_disk(prog: str, error: OSError) -> NoReturn:
+    """A write that found no space ends the command in one line (exit 1); any other OSError
+    is a bug and keeps its traceback."""
+    message = full_disk(error)
+    if not message:
+        raise error
+    fail(prog, message, status=1)
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:

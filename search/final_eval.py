@@ -33,11 +33,12 @@ from search.cli import (
     add_workers_option,
     check_workers,
     fail,
+    fail_on_full_disk,
     non_negative_int,
     positive_int,
     seed_value,
 )
-from search.errors import UsageError, full_disk
+from search.errors import UsageError
 from search.interrupt import held, raise_on_interrupt
 from search.publish import publish
 from search.render import tables
@@ -119,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except FAULTS as e:
         fail(PROG, e, status=1)
     except OSError as e:
-        if not full_disk(e):
-            raise
-        fail(PROG, full_disk(e), status=1)
+        fail_on_full_disk(PROG, e)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -27,6 +27,12 @@ def exit_quietly(prog: str) -> None:
         signal.signal(signum, stop)
 
 
+def quiet_spawned_processes() -> None:
+    """Processes this command spawns from now on exit silently on a stop while they start
+    up: the command alone says so."""
+    os.environ[WORKER] = "1"
+
+
 def raise_on_interrupt() -> None:
     """Back to Python's own handling: Ctrl-C raises KeyboardInterrupt, SIGTERM terminates."""
     signal.signal(signal.SIGINT, signal.default_int_handler)

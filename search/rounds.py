@@ -8,7 +8,6 @@ otherwise.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from tqdm import tqdm
 from data import Source, load_source, make_splits
 from models import Config, resolve_device, train
 from search.cli import CORES
-from search.interrupt import WORKER
+from search.interrupt import quiet_spawned_processes
 
 TEST_PAIRS = 1000
 
@@ -103,7 +102,7 @@ def evaluate_rounds(
     """Run every job in `workers` processes of cores / workers threads each."""
     threads = max(1, CORES // workers)
     ctx = multiprocessing.get_context("spawn")
-    os.environ[WORKER] = "1"  # a stop while a process starts up: the command alone says so
+    quiet_spawned_processes()
     pool = ctx.Pool(
         min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
     )

@@ -26,6 +26,7 @@ from search.cli import (
     add_workers_option,
     check_workers,
     fail,
+    fail_on_full_disk,
     heartbeat_seconds,
     non_negative_int,
     positive_float,
@@ -33,7 +34,6 @@ from search.cli import (
     seed_value,
     training_pairs,
 )
-from search.errors import full_disk
 from search.runner import RunRequest, run
 from search.settings import StudySettings
 from search.storage import choose_storage
@@ -140,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except FAULTS as e:
         fail(PROG, e, status=1)
     except OSError as e:
-        if not full_disk(e):
-            raise
-        fail(PROG, full_disk(e), status=1)
+        fail_on_full_disk(PROG, e)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from functools import partial
 
 import optuna
 
-from search.interrupt import WORKER
+from search.interrupt import quiet_spawned_processes
 from search.progress import progress_bar, show_progress
 from search.retries import with_storage_retries
 from search.trials import fail_running
@@ -25,7 +25,7 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
     "stopped". A worker that dies has its trials failed and queued again, and is replaced
     unless the run is stopping or it ended on an error of its own (exit 1)."""
     ctx = multiprocessing.get_context("spawn")
-    os.environ[WORKER] = "1"  # a stop while a worker starts up: the command alone says so
+    quiet_spawned_processes()
     procs = [
         ctx.Process(target=worker_main, args=(replace(spec, index=i),)) for i in range(workers)
     ]

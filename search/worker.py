@@ -153,12 +153,9 @@ def run_trials(
                 state, again = TrialState.FAIL, True
                 reason = f"lost the study storage: {error_detail(e.__cause__ or e)}"
                 print(f"trial {trial.number} {reason}; it will be run again", file=sys.stderr)
-            except OSError as e:
-                if full_disk(e):
-                    raise  # nothing more can be written: the command ends in one line
-                state, reason = TrialState.FAIL, f"{type(e).__name__}: {e}"
-                print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
             except Exception as e:  # one bad trial must not end the study
+                if isinstance(e, OSError) and full_disk(e):
+                    raise  # nothing more can be written: the command ends in one line
                 state, reason = TrialState.FAIL, f"{type(e).__name__}: {e}"
                 print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
         frozen = with_storage_retries(
@@ -294,11 +291,9 @@ def worker_main(spec: WorkerSpec) -> None:
         study, objective = open_worker(spec, stop)
         lock = SlotLock(spec.storage, spec.study)
         run_trials(study, objective, plan=spec.plan, lock=lock, deadline=spec.deadline)
-    except (UsageError, DataError, DeviceError, StorageLost, StorageDamaged) as e:
-        print(f"worker {worker_id()}: {e}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as e:
-        if not full_disk(e):
+    except (UsageError, DataError, DeviceError, StorageLost, StorageDamaged, OSError) as e:
+        message = full_disk(e) if isinstance(e, OSError) else str(e)
+        if not message:
             raise
-        print(f"worker {worker_id()}: {full_disk(e)}", file=sys.stderr)
-        sys.exit(1)  # not replaced: a new worker would find the disk as full
+        print(f"worker {worker_id()}: {message}", file=sys.stderr)
+        sys.exit(1)  # not replaced: a new worker would find the same fault (a full disk too)
