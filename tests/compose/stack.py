@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -140,6 +142,41 @@ def build_images(work: Path) -> dict[str, float]:
     took["project"] = docker_build(APP, ROOT, *wheels)
     took["postgres"] = docker_build(POSTGRES, HERE, "-f", str(HERE / "postgres.Dockerfile"))
     return took
+
+
+class Preparation:
+    """The engine started and the images built in a background thread from the moment the
+    tests are collected: the base image is mostly network and dpkg time, so it overlaps the
+    other tests, which run first (tests/compose/conftest.py)."""
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.took: dict[str, float] = {}
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self.run, name="compose-images", daemon=True)
+
+    def run(self) -> None:
+        work = Path(tempfile.mkdtemp(prefix="digit-pair-search-compose-"))
+        try:
+            self.engine.start()
+            self.took = build_images(work)
+        except BaseException as e:  # handed to the tests by ready()
+            self.error = e
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def ready(self) -> dict[str, float]:
+        """Waits for the builds; the seconds each took, or the reason they could not run
+        (Unavailable: the tests skip) or failed."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.took
+
+    def close(self) -> None:
+        if self.thread.ident is not None:
+            self.thread.join()
+        self.engine.stop()
 
 
 def host_network_variant(pg_port: int, dashboard_port: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from tests.compose.stack import Engine, Stack, Unavailable, build_images, sh
+from tests.compose.stack import Preparation, Stack, Unavailable, sh
 from tests.helpers import load_study
 from tests.search.workers import check_exact
 
@@ -43,28 +43,20 @@ def wait_until(check: Callable[[], Any], timeout: float = 300, what: str = "") -
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    engine = Engine()
+def stack(prepared: Preparation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
-        engine.start()
+        took = prepared.ready()
     except Unavailable as e:
-        pytest.skip(f"no Docker engine here: {e}")
+        pytest.skip(f"no Docker stack here: {e}")
+    print(f"image builds (s): {json.dumps({k: round(v) for k, v in took.items()})}")
     work = tmp_path_factory.mktemp("compose")
+    s = Stack(work, "digitpairstest", pg_port=free_port(), dashboard_port=free_port())
+    s.down()  # whatever an interrupted run left, its volumes included
     try:
-        try:
-            took = build_images(work)
-        except Unavailable as e:
-            pytest.skip(str(e))
-        print(f"image builds (s): {json.dumps({k: round(v) for k, v in took.items()})}")
-        s = Stack(work, "digitpairstest", pg_port=free_port(), dashboard_port=free_port())
-        s.down()  # whatever an interrupted run left, its volumes included
-        try:
-            s.compose("up", "-d", "postgres")
-            yield s
-        finally:
-            s.down()
+        s.compose("up", "-d", "postgres")
+        yield s
     finally:
-        engine.stop()
+        s.down()
 
 
 def states(stack: Stack, service: str) -> list[tuple[str, int]]:
