@@ -1,6 +1,6 @@
 """The model family for digit pairs and the one training loop. Never imports optuna."""
 
-from models.config import FAMILIES, HEADS, Config
+from models.config import FAMILIES, HEADS, MAX_ENSEMBLE, Config
 from models.device import DEVICES, DeviceError, resolve_device
 from models.nets import build_model, count_parameters
 from models.training import Diverged, EpochStats, TrainResult, evaluate, train
@@ -9,6 +9,7 @@ __all__ = [
     "DEVICES",
     "FAMILIES",
     "HEADS",
+    "MAX_ENSEMBLE",
     "Config",
     "DeviceError",
     "Diverged",

@@ -7,6 +7,7 @@ from typing import Any
 
 FAMILIES = ("mlp", "cnn", "siamese")
 HEADS = ("learned", "digits")
+MAX_ENSEMBLE = 10
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Config:
     # 6 seeds, 20 epochs), yet a search that sampled it pruned it at the warm-up (augmented nets
     # start slower) and never came back.
     augment: bool = True
+    # Nets of this configuration trained apart (seeds of their own) whose posteriors are
+    # averaged (models/ensemble.py). The search trains single nets; the final evaluation may
+    # train its selection as several (search.final_eval --ensemble).
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -42,6 +47,8 @@ class Config:
             raise ValueError(f"conv_layers must be 1-3 (14x14 inputs), got {self.conv_layers}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if not 1 <= self.ensemble <= MAX_ENSEMBLE:
+            raise ValueError(f"ensemble must be 1-{MAX_ENSEMBLE} nets, got {self.ensemble}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

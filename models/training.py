@@ -7,15 +7,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 from data.pairs import PairSet
 from models.augment import augment
 from models.config import Config
+from models.ensemble import Ensemble, reads_digits_alone
 from models.loss import pair_loss
 from models.metrics import all_pairs_accuracy
-from models.nets import Siamese, build_model
+from models.nets import build_model
 
 EVAL_BATCH = 250
 
@@ -68,13 +70,6 @@ def uses_channels_last(config: Config) -> bool:
     return config.family != "mlp"
 
 
-def reads_digits_alone(model: nn.Module) -> bool:
-    """Whether the comparison is a function of each digit's own posterior: a siamese net
-    comparing its digit predictions (the digits head). Its accuracy on any pairing of a set of
-    images then follows from one pass over the images."""
-    return isinstance(model, Siamese) and model.head is None
-
-
 def both_positions(
     model: nn.Module, x: torch.Tensor, digits: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,6 +115,70 @@ def evaluate(
     return Scores(correct / n, digits_correct / (2 * n), every_pair)
 
 
+@dataclass
+class Member:
+    """One net of a training run, with its optimizer, schedule and random streams."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    order: torch.Generator  # batch order
+    aug: torch.Generator  # augmentation draws
+
+
+def member_seed(seed: int, index: int) -> int:
+    """Net `index` of an ensemble: the first has the run's seed (a single net is unchanged),
+    the others independent streams."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def new_member(config: Config, seed: int, device: torch.device, channels_last: bool) -> Member:
+    torch.manual_seed(seed)
+    model = build_model(config).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    return Member(
+        model,
+        optimizer,
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs),
+        torch.Generator().manual_seed(seed + 1),
+        torch.Generator(device=device).manual_seed(seed + 2),
+    )
+
+
+def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bool) -> float:
+    """One epoch of one net; its mean training loss."""
+    model = member.model
+    model.train()
+    total = torch.zeros((), device=data.x.device)
+    n = len(data.target)
+    perm = torch.randperm(n, generator=member.order).to(data.x.device)
+    # A last batch of one pair is dropped: batch norm cannot train on a single sample.
+    batches = [b for b in range(0, n, config.batch_size) if n - b >= 2]
+    for first in batches:
+        idx = perm[first : first + config.batch_size]
+        x, classes, target = data.x[idx], data.classes[idx], None
+        if config.augment:
+            x, classes, target = augment(x, classes, member.aug)
+        else:
+            target = data.target[idx]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        main, digits = model(x)
+        loss = pair_loss(main, digits, target, classes, config.alpha)
+        member.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        member.optimizer.step()
+        total += loss.detach()
+    member.schedule.step()
+    return total.item() / len(batches)  # one device sync per epoch
+
+
 def train(
     config: Config,
     train_pairs: PairSet,
@@ -136,7 +195,8 @@ def train(
     """Train `config` on `train_pairs`, evaluating every set of `eval_pairs` after each epoch.
 
     Every random draw (initialization, batch order, dropout, augmentation) follows `seed`;
-    the global random state of the caller is left as it was. `on_epoch` may raise to stop
+    the global random state of the caller is left as it was. An ensemble's nets train side by
+    side, an epoch each in turn, and are evaluated together. `on_epoch` may raise to stop
     (a search raises optuna.TrialPruned there). With `all_pairs`, every epoch also scores each
     set over all ordered pairs of its images where the model allows (see evaluate). Raises
     Diverged on a NaN or infinite loss.
@@ -148,42 +208,16 @@ def train(
     evals = {name: Tensors.of(p, mean, std, device) for name, p in eval_pairs.items()}
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        model = build_model(config).to(device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        order = torch.Generator().manual_seed(seed + 1)
-        aug = torch.Generator(device=device).manual_seed(seed + 2)
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        members = [
+            new_member(config, member_seed(seed, k), device, channels_last)
+            for k in range(config.ensemble)
+        ]
+        model = members[0].model if len(members) == 1 else Ensemble([m.model for m in members])
         result = TrainResult()
-        n = len(train_data.target)
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
-            model.train()
-            total = torch.zeros((), device=device)
-            perm = torch.randperm(n, generator=order).to(device)
-            # A last batch of one pair is dropped: batch norm cannot train on a single sample.
-            batches = [b for b in range(0, n, config.batch_size) if n - b >= 2]
-            for first in batches:
-                idx = perm[first : first + config.batch_size]
-                x, classes, target = train_data.x[idx], train_data.classes[idx], None
-                if config.augment:
-                    x, classes, target = augment(x, classes, aug)
-                else:
-                    target = train_data.target[idx]
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                main, digits = model(x)
-                loss = pair_loss(main, digits, target, classes, config.alpha)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
-            schedule.step()
-            train_loss = total.item() / len(batches)  # one device sync per epoch
+            losses = [train_epoch(m, config, train_data, channels_last) for m in members]
+            train_loss = sum(losses) / len(losses)
             if not math.isfinite(train_loss):
                 raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
             scores = {

@@ -8,6 +8,7 @@ from models import Config
 
 SELECTED = "selected"
 DEFAULT = "default config"  # the search's yardstick: Config's defaults, the study's epochs
+ONE_NET = "selected, one net"  # the selection without its ensemble: the search's own share
 
 
 def default_config(epochs: int) -> Config:
@@ -16,24 +17,29 @@ def default_config(epochs: int) -> Config:
     return Config(epochs=epochs)
 
 
-def variants(config: Config, *, ablation: bool) -> dict[str, Config]:
-    """The selected config; the default configuration (unless it is the selection); and with
-    ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp
-    baseline, all with the selected hyper-parameters."""
-    out = {SELECTED: config}
+def variants(config: Config, *, ablation: bool, ensemble: int = 1) -> dict[str, Config]:
+    """The selected config, trained as `ensemble` nets; as one net too when that is more than
+    one, so the search's share of the gain shows apart from the ensemble's; the default
+    configuration (one net, unless it is the selection); and with ablation, weight sharing
+    on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp baseline, one net each with
+    the selected hyper-parameters."""
+    single = replace(config, ensemble=1)
+    out = {SELECTED: replace(single, ensemble=ensemble)}
     default = default_config(config.epochs)
-    if default != config:
+    if ensemble > 1 and single != default:
+        out[ONE_NET] = single
+    if default != out[SELECTED]:
         out[DEFAULT] = default
     if not ablation:
         return out
-    aux_alpha = config.alpha if config.alpha < 1.0 else 0.5
-    siamese = config.family == "siamese"
+    aux_alpha = single.alpha if single.alpha < 1.0 else 0.5
+    siamese = single.family == "siamese"
     for ws in [True, False] if siamese else [False]:
         for aux in (True, False):
-            v = replace(config, weight_sharing=ws, alpha=aux_alpha if aux else 1.0)
-            if v != config:
-                name = config.family + (f" ws={'on' if ws else 'off'}" if siamese else "")
+            v = replace(single, weight_sharing=ws, alpha=aux_alpha if aux else 1.0)
+            if v != single:
+                name = single.family + (f" ws={'on' if ws else 'off'}" if siamese else "")
                 out[f"{name} aux={'on' if aux else 'off'}"] = v
-    if config.family != "mlp":
-        out["mlp baseline"] = replace(config, family="mlp", weight_sharing=False)
+    if single.family != "mlp":
+        out["mlp baseline"] = replace(single, family="mlp", weight_sharing=False)
     return out

@@ -11,6 +11,7 @@ from search.interrupt import exit_quietly
 
 exit_quietly("search.final_eval")
 
+import argparse
 import platform
 import sys
 import time
@@ -21,7 +22,7 @@ import optuna
 import torch
 
 from data import load_source
-from models import resolve_device
+from models import MAX_ENSEMBLE, resolve_device
 from search.ablation import variants
 from search.cli import (
     CORES,
@@ -42,13 +43,21 @@ from search.errors import UsageError
 from search.interrupt import held, raise_on_interrupt
 from search.publish import publish
 from search.render import tables
-from search.result import EvalResult, gain_over_default, summarize_variants
+from search.result import EvalResult, gain_over_default, one_net_gain, summarize_variants
 from search.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
 from search.selection import pick_trial, replay
 from search.settings import StudySettings
 from search.storage import find_storage, mask_argv, open_storage
 
 PROG = "search.final_eval"
+DEFAULT_ENSEMBLE = 3
+
+
+def ensemble_size(text: str) -> int:
+    n = positive_int(text)
+    if n > MAX_ENSEMBLE:
+        raise argparse.ArgumentTypeError(f"at most {MAX_ENSEMBLE} nets, got {n}")
+    return n
 
 
 def build_parser() -> Parser:
@@ -67,6 +76,10 @@ def build_parser() -> Parser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder of the MNIST IDX files (default: the one the study used, "
                         "else the cache)")
+    p.add_argument("--ensemble", type=ensemble_size, default=DEFAULT_ENSEMBLE,
+                   help="nets the selection is trained as, their posteriors averaged; with more "
+                        "than one it is also trained as one net, to show the search's own "
+                        f"share of the gain (default: {DEFAULT_ENSEMBLE})")
     p.add_argument("--no-ablation", action="store_true",
                    help="evaluate the selected configuration only (default: with ablation)")
     # fmt: on
@@ -96,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = StudySettings.from_user_attrs(study.user_attrs, study=args.study)
         if args.data_dir is not None:
             settings = replace(settings, data_dir=str(args.data_dir))
-        configs = variants(replay(trial, epochs=settings.epochs), ablation=not args.no_ablation)
+        configs = variants(
+            replay(trial, epochs=settings.epochs),
+            ablation=not args.no_ablation,
+            ensemble=args.ensemble,
+        )
         seeds = [round_seed(args.seed, r) for r in range(args.rounds)]
         jobs = [
             Job(name, c, r, seeds[r], settings.train_pairs, args.device)
@@ -107,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
         val = 100 * (trial.value or 0)
         print(f"study {args.study!r}: {why}")
+        nets = f" as {args.ensemble} nets" if args.ensemble > 1 else ""
         print(
-            f"trial #{trial.number} (search validation {val:.2f} %): "
+            f"trial #{trial.number}{nets} (search validation {val:.2f} %): "
             f"{len(configs)} variant(s) x {args.rounds} rounds, {args.workers} worker(s)"
         )
         start = time.time()
@@ -138,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         test_pairs=TEST_PAIRS,
         summary=summarize_variants(rows, list(configs)),
         gain=gain_over_default(rows),
+        one_net_gain=one_net_gain(rows),
         rounds=rows,
         wall_seconds=time.time() - start,
         command=" ".join([PROG, *mask_argv(argv if argv is not None else sys.argv[1:])]),

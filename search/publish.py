@@ -40,10 +40,14 @@ def publish(study: optuna.Study, result: EvalResult) -> tuple[Path, Path]:
         name: {"test_mean": s.test.mean, "test_std": s.test.std, "rounds": s.test.n}
         for name, s in result.summary.items()
     }
-    gain = {"mean": result.gain.mean, "low": result.gain.low, "high": result.gain.high}
-    study.set_user_attr(
-        "final_eval",
-        summaries | {"trial": result.trial, "seed": result.seed, "gain_over_default": gain},
-    )
+    gains = {
+        name: None if g is None else {"mean": g.mean, "low": g.low, "high": g.high}
+        for name, g in (
+            ("gain_over_default", result.gain),
+            ("one_net_gain_over_default", result.one_net_gain),
+        )
+    }
+    found = {"trial": result.trial, "seed": result.seed, "ensemble": result.config.ensemble}
+    study.set_user_attr("final_eval", summaries | found | gains)
     save_note(study, note(result, html_path=html_path, json_path=json_path))
     return json_path, html_path

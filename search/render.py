@@ -18,15 +18,25 @@ def interval(s: Summary) -> str:
     return f"[{100 * s.low:.2f}, {100 * s.high:.2f}]"
 
 
+def points(s: Summary) -> str:
+    return f"{100 * s.mean:+.2f} points, 95% CI [{100 * s.low:+.2f}, {100 * s.high:+.2f}]"
+
+
 def gain(result: EvalResult) -> str:
     """The search's gain over the default configuration, in one sentence."""
-    g, rounds = result.gain, len(result.round_seeds)
+    g, rounds, nets = result.gain, len(result.round_seeds), result.config.ensemble
+    ensemble = f" ({nets} nets)" if nets > 1 else ""
     if result.default_variant == SELECTED:
         return f"the selection is the default configuration (gain 0 over {rounds} rounds)"
-    return (
-        f"gain of the selection over the default configuration: {100 * g.mean:+.2f} points, "
-        f"95% CI [{100 * g.low:+.2f}, {100 * g.high:+.2f}], paired over {rounds} rounds"
+    text = (
+        f"gain of the selection{ensemble} over the default configuration: {points(g)}, "
+        f"paired over {rounds} rounds"
     )
+    if result.one_net_gain is not None:
+        text += f"; of the selection as one net: {points(result.one_net_gain)}"
+    elif nets > 1:
+        text += "; as one net the selection is the default configuration"
+    return text
 
 
 def tables(result: EvalResult) -> str:

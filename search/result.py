@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from models import Config
-from search.ablation import DEFAULT, SELECTED
+from search.ablation import DEFAULT, ONE_NET, SELECTED
 from search.rounds import RoundResult
 from search.stats import Summary, paired, summarize
 
@@ -35,6 +35,7 @@ class EvalResult:
     test_pairs: int
     summary: dict[str, VariantSummary]
     gain: Summary  # selected - default configuration, paired over the rounds
+    one_net_gain: Summary | None  # the selection as one net - default, with an ensemble
     rounds: list[RoundResult]
     wall_seconds: float
     command: str
@@ -70,6 +71,7 @@ class EvalResult:
             "summary": {name: asdict(s) for name, s in self.summary.items()},
             "default_variant": self.default_variant,
             "gain_over_default": asdict(self.gain),
+            "one_net_gain_over_default": asdict(self.one_net_gain) if self.one_net_gain else None,
             "rounds": [asdict(r) for r in self.rounds],
             "wall_seconds": self.wall_seconds,
             "command": self.command,
@@ -96,14 +98,23 @@ def summarize_variants(
     return out
 
 
+def test_accuracies(rows: Sequence[RoundResult], name: str) -> list[float]:
+    runs = sorted((r for r in rows if r.variant == name), key=lambda r: r.round)
+    return [r.test_accuracy for r in runs]
+
+
 def gain_over_default(rows: Sequence[RoundResult]) -> Summary:
     """Test accuracy of the selection minus the default configuration's, round by round; zero
     when the selection is the default configuration."""
+    default = DEFAULT if DEFAULT in {r.variant for r in rows} else SELECTED
+    return paired(test_accuracies(rows, SELECTED), test_accuracies(rows, default))
+
+
+def one_net_gain(rows: Sequence[RoundResult]) -> Summary | None:
+    """With an ensemble: the selection as one net minus the default configuration, round by
+    round (the search's own share of the gain); None without one, or when the selection as
+    one net is the default configuration."""
     names = {r.variant for r in rows}
-    default = DEFAULT if DEFAULT in names else SELECTED
-
-    def test(name: str) -> list[float]:
-        runs = sorted((r for r in rows if r.variant == name), key=lambda r: r.round)
-        return [r.test_accuracy for r in runs]
-
-    return paired(test(SELECTED), test(default))
+    if ONE_NET not in names or DEFAULT not in names:
+        return None
+    return paired(test_accuracies(rows, ONE_NET), test_accuracies(rows, DEFAULT))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models import Config
-from search.ablation import DEFAULT, SELECTED, variants
+from search.ablation import DEFAULT, ONE_NET, SELECTED, variants
 
 
 def test_a_siamese_selection_gets_the_four_cells_and_the_mlp() -> None:
@@ -31,3 +31,18 @@ def test_no_ablation_is_the_selection_and_the_default() -> None:
 
 def test_the_default_selected_is_not_trained_twice() -> None:
     assert variants(Config(epochs=5), ablation=False) == {SELECTED: Config(epochs=5)}
+
+
+def test_an_ensemble_is_also_trained_as_one_net_and_the_ablation_uses_one_net() -> None:
+    config = Config(nb_filters=48, alpha=0.3)
+    out = variants(config, ablation=True, ensemble=3)
+    assert out[SELECTED] == replace(config, ensemble=3)
+    assert out[ONE_NET] == config and out[DEFAULT] == Config()
+    assert out["siamese ws=on aux=off"] == replace(config, alpha=1.0)  # one net
+    assert all(c.ensemble == 1 for name, c in out.items() if name != SELECTED)
+    assert len(out) == 7
+
+
+def test_the_default_as_an_ensemble_is_compared_with_itself_as_one_net() -> None:
+    out = variants(Config(epochs=5), ablation=False, ensemble=3)
+    assert out == {SELECTED: Config(epochs=5, ensemble=3), DEFAULT: Config(epochs=5)}

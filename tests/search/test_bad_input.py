@@ -144,7 +144,8 @@ def test_bad_mnist_files(case: str, tmp_path: Path) -> None:
     ("args", "needle"),
     [(["--rounds", "0"], "--rounds"), (["--workers", "0"], "--workers"),
      (["--trial", "x"], "--trial"), (["--seed", str(2**32)], "--seed"),
-     (["--study", "a/b"], "not a study name")],
+     (["--study", "a/b"], "not a study name"), (["--ensemble", "0"], "--ensemble"),
+     (["--ensemble", "11"], "at most 10 nets")],
 )  # fmt: skip
 def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> None:
     r = run_cli("search.final_eval", *args, cwd=tmp_path)

@@ -61,28 +61,38 @@ def test_the_default_configuration_runs_on_the_same_rounds(
     tiny_study: Path, tmp_path: Path
 ) -> None:
     cwd = copy_study(tiny_study, tmp_path)
-    # trial 1 is the cnn baseline, so the default (siamese) configuration is another variant
+    # trial 1 is the cnn baseline, so the default (siamese) configuration is another variant;
+    # as an ensemble, the selection is also trained as one net, on the same rounds
     r = run_cli("search.final_eval", "--study", "tiny", "--trial", "1", "--no-ablation",
-                "--rounds", "3", cwd=cwd)  # fmt: skip
+                "--rounds", "3", "--ensemble", "2", cwd=cwd)  # fmt: skip
     assert r.returncode == 0, r.stderr
     result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
-    default = result["default_variant"]
-    assert default == "default config" and set(result["variants"]) == {"selected", default}
+    default, one = result["default_variant"], "selected, one net"
+    assert default == "default config" and set(result["variants"]) == {"selected", one, default}
     assert result["variants"][default]["family"] == "siamese"
     assert result["variants"][default]["epochs"] == 2  # the study's budget
+    assert result["variants"][default]["ensemble"] == result["variants"][one]["ensemble"] == 1
+    assert result["variants"]["selected"] == dict(result["variants"][one], ensemble=2)
     test = {
         name: {r["seed"]: r["test_accuracy"] for r in result["rounds"] if r["variant"] == name}
-        for name in ("selected", default)
+        for name in ("selected", one, default)
     }
-    assert set(test[default]) == set(test["selected"]) == set(result["round_seeds"])
-    diffs = [test["selected"][s] - test[default][s] for s in result["round_seeds"]]
+    assert set(test[default]) == set(test["selected"]) == set(test[one])
+    assert set(test[default]) == set(result["round_seeds"])
+    seeds = result["round_seeds"]
+    for variant, key in (("selected", "gain_over_default"), (one, "one_net_gain_over_default")):
+        diffs = [test[variant][s] - test[default][s] for s in seeds]
+        assert result[key]["mean"] == pytest.approx(sum(diffs) / 3) and result[key]["n"] == 3
     gain = result["gain_over_default"]
-    assert gain["mean"] == pytest.approx(sum(diffs) / 3) and gain["n"] == 3
-    assert "gain of the selection over the default configuration" in r.stdout
+    assert "gain of the selection (2 nets) over the default configuration" in r.stdout
+    assert "of the selection as one net" in r.stdout and "as 2 nets" in r.stdout
     page = (cwd / "studies" / "tiny" / "final_eval.html").read_text()
-    assert "gain of the selection over the default configuration" in page
+    assert "gain of the selection (2 nets) over the default configuration" in page
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
-    assert study.user_attrs["final_eval"]["gain_over_default"]["mean"] == gain["mean"]
+    stored = study.user_attrs["final_eval"]
+    assert stored["gain_over_default"]["mean"] == gain["mean"] and stored["ensemble"] == 2
+    one_net = result["one_net_gain_over_default"]["mean"]
+    assert stored["one_net_gain_over_default"]["mean"] == one_net
 
 
 def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_path: Path) -> None:
