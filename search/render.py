@@ -48,12 +48,13 @@ def tables(result: EvalResult) -> str:
             pct(s.test),
             interval(s.test),
             "" if s.diff is None else f"{100 * s.diff.mean:+.2f} {interval(s.diff)}",
+            s.versus or "",
             str(s.test.n),
             f"{s.seconds:.0f}",
         )
         for name, s in result.summary.items()
     ]
-    header = ("variant", "train acc %", "test acc %", "test 95% CI", "paired diff vs selected",
+    header = ("variant", "train acc %", "test acc %", "test 95% CI", "paired diff", "vs",
               "rounds", "seconds")  # fmt: skip
     per_round = [
         (str(r.round), str(r.seed), f"{100 * r.train_accuracy:.2f}",

@@ -17,7 +17,8 @@ from search.stats import Summary, paired, summarize
 class VariantSummary:
     train: Summary
     test: Summary
-    diff: Summary | None  # paired test difference to the selected configuration
+    diff: Summary | None  # paired test difference to the variant `versus`
+    versus: str | None  # the selection; for a one-net variant, the selection as one net
     seconds: float
 
 
@@ -82,17 +83,22 @@ class EvalResult:
 def summarize_variants(
     rows: Sequence[RoundResult], names: Sequence[str]
 ) -> dict[str, VariantSummary]:
-    """Per variant: train and test accuracy over rounds, and the paired test difference to the
-    selected configuration (the rounds share their data, so the difference is paired)."""
+    """Per variant: train and test accuracy over rounds, and the paired test difference (the
+    rounds share their data, so the difference is paired) to the selected configuration, or,
+    where the selection is an ensemble, a one-net variant's to the selection as one net, so
+    that an ablation compares like with like."""
     by = {n: sorted((r for r in rows if r.variant == n), key=lambda r: r.round) for n in names}
-    selected = [r.test_accuracy for r in by[SELECTED]]
     out = {}
     for name, runs in by.items():
         test = [r.test_accuracy for r in runs]
+        versus = None if name == SELECTED else SELECTED
+        if ONE_NET in by and name not in (SELECTED, ONE_NET):
+            versus = ONE_NET
         out[name] = VariantSummary(
             train=summarize([r.train_accuracy for r in runs]),
             test=summarize(test),
-            diff=None if name == SELECTED else paired(test, selected),
+            diff=None if versus is None else paired(test, [r.test_accuracy for r in by[versus]]),
+            versus=versus,
             seconds=sum(r.seconds for r in runs),
         )
     return out

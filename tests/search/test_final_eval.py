@@ -83,6 +83,9 @@ def test_the_default_configuration_runs_on_the_same_rounds(
     for variant, key in (("selected", "gain_over_default"), (one, "one_net_gain_over_default")):
         diffs = [test[variant][s] - test[default][s] for s in seeds]
         assert result[key]["mean"] == pytest.approx(sum(diffs) / 3) and result[key]["n"] == 3
+    summary = result["summary"]  # one-net variants are compared with the one-net selection
+    assert summary[one]["versus"] == "selected" and summary[default]["versus"] == one
+    assert summary[default]["diff"]["mean"] == pytest.approx(-result[key]["mean"])
     gain = result["gain_over_default"]
     assert "gain of the selection (2 nets) over the default configuration" in r.stdout
     assert "of the selection as one net" in r.stdout and "as 2 nets" in r.stdout
