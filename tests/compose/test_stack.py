@@ -24,6 +24,8 @@ from tests.search.workers import check_exact
 pytestmark = pytest.mark.compose
 
 SETTINGS = {"TRIALS": "8", "EPOCHS": "2", "FINALISTS": "0", "HEARTBEAT": "2", "SEED": "0"}
+# The study the later tests read: trials long enough for the database restart to catch one.
+SCALED = {**SETTINGS, "STUDY": "scaled", "EPOCHS": "6"}
 
 
 def free_port() -> int:
@@ -75,7 +77,7 @@ def up_workers(stack: Stack, env: dict[str, str], scale: int) -> None:
 def test_init_then_three_workers_reach_exactly_the_total_through_a_database_restart(
     stack: Stack,
 ) -> None:
-    env = {**SETTINGS, "STUDY": "scaled", "EPOCHS": "6"}  # trials long enough to be caught
+    env = SCALED
     start = time.time()
     up_workers(stack, env, scale=3)
     # PostgreSQL stopped and started again in the middle of the run: the workers ride it out.
@@ -147,7 +149,7 @@ def test_compose_stop_fails_and_requeues_the_current_trials(stack: Stack) -> Non
 def test_final_eval_in_a_container_writes_its_report_into_the_shared_volume(
     stack: Stack,
 ) -> None:
-    env = {**SETTINGS, "STUDY": "scaled"}
+    env = SCALED
     stack.compose("run", "--rm", "--no-deps", "worker", "python", "-m", "search.final_eval",
                   "--study", "scaled", "--storage", stack.url, "--rounds", "2", "--no-ablation",
                   env=env)  # fmt: skip
@@ -158,7 +160,7 @@ def test_final_eval_in_a_container_writes_its_report_into_the_shared_volume(
 
 
 def test_the_dashboard_container_shows_the_studies(stack: Stack) -> None:
-    env = {**SETTINGS, "STUDY": "scaled"}
+    env = SCALED
     stack.compose("up", "-d", "dashboard", env=env)
     api = f"http://127.0.0.1:{stack.dashboard_port}/api/studies"
 
