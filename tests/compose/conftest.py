@@ -1,5 +1,5 @@
-"""The compose tests run last, and their engine and images are prepared in the background
-from the end of collection, while the other tests run."""
+"""The compose tests run last; their engine and images are prepared when the first of them
+starts (started earlier, the image builds competed with the timing-sensitive Ctrl-C tests)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if any(is_compose(item) for item in session.items):
-        preparation = Preparation()
-        session.config.stash[PREPARATION] = preparation
-        preparation.thread.start()
+        session.config.stash[PREPARATION] = Preparation()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -33,4 +31,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def prepared(request: pytest.FixtureRequest) -> Preparation:
-    return request.config.stash[PREPARATION]
+    preparation = request.config.stash[PREPARATION]
+    preparation.thread.start()
+    return preparation
