@@ -9,10 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from search.storage import mask_argv, mask_password
@@ -266,33 +268,62 @@ def test_a_journal_lock_left_by_a_killed_process_is_broken(tmp_path: Path) -> No
     assert sum(t.state in FINISHED for t in load_study(str(journal), "j").get_trials()) == 2
 
 
-def ctrl_c_after(delay: float, command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def ctrl_c_when(
+    moment: Callable[[], bool], command: list[str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
     """The command in its own process group, sent SIGINT as a terminal's Ctrl-C is (to the
-    whole group, workers included) after `delay` seconds."""
+    whole group, workers included) as soon as `moment()` holds."""
     proc = subprocess.Popen(
         [sys.executable, "-m", *command], cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    time.sleep(delay)
-    if proc.poll() is None:
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and not moment() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ended = proc.poll() is not None
+    if not ended:
         os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=300)
+    assert not ended, f"{command[0]} ended (status {proc.returncode}) before the moment: {err}"
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-# From the imports (the first second or two) through the data, the study's creation and the
-# first trials of two workers.
-@pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
+def seconds_after_start(delay: float) -> Callable[[], bool]:
+    start = time.monotonic()
+    return lambda: time.monotonic() - start >= delay
+
+
+def running_trials(journal: Path, study: str) -> int:
+    """Trials of `study` RUNNING in a journal file as another process writes it (Optuna's
+    reader skips a torn last line)."""
+    if not journal.exists():
+        return 0
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    try:
+        study_id = storage.get_study_id_from_name(study)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+# Every moment of a run: the imports (0.3 s in), the study just created, a trial in training.
+@pytest.mark.parametrize("moment", ["starting", "study created", "trial running"])
 def test_ctrl_c_at_any_moment_of_a_run_exits_130_and_the_study_resumes(
-    delay: float, tmp_path: Path
+    moment: str, tmp_path: Path
 ) -> None:
-    run = ["search.run", "--trials", "3", "--workers", "2", "--study", "c", *TINY]
-    r = ctrl_c_after(delay, run, tmp_path)
+    run = ["search.run", "--trials", "3", "--workers", "2", "--study", "c", "--epochs", "20",
+           "--train-pairs", "100", "--val-pairs", "50", "--finalists", "0"]  # fmt: skip
+    journal = tmp_path / "studies" / "c.journal"
+    moments = {
+        "starting": seconds_after_start(0.3),
+        "study created": lambda: journal.exists() and journal.stat().st_size > 0,
+        "trial running": lambda: running_trials(journal, "c") > 0,
+    }
+    r = ctrl_c_when(moments[moment], run, tmp_path)
     assert r.returncode == 130, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr, r.stderr
     said = [line for line in r.stderr.splitlines() if "interrupted" in line]
     assert len(said) == 1 and "re-run" in said[0], r.stderr  # the command's, not the workers'
-    journal = tmp_path / "studies" / "c.journal"
     if journal.exists():
         study = load_study(str(journal), "c")
         assert not [t for t in study.trials if t.state == TrialState.RUNNING]
@@ -311,7 +342,9 @@ def test_ctrl_c_while_final_eval_starts_exits_130_and_writes_nothing(
                 cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     before = sorted(p.name for p in (tmp_path / "studies").iterdir())
-    r = ctrl_c_after(delay, ["search.final_eval", "--study", "f", "--rounds", "2"], tmp_path)
+    r = ctrl_c_when(
+        seconds_after_start(delay), ["search.final_eval", "--study", "f", "--rounds", "2"], tmp_path
+    )
     assert r.returncode == 130, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert sorted(p.name for p in (tmp_path / "studies").iterdir()) == before
