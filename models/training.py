@@ -49,6 +49,9 @@ class Scores:
 class TrainResult:
     history: list[EpochStats] = field(default_factory=list)
     train_accuracy: float = math.nan  # clean (eval-mode) accuracy on the training pairs at the end
+    # With `first_net`, an ensemble's first net scored on its own beside the ensemble: one net
+    # of the configuration, trained on the run's data from the run's seed, at no extra training.
+    first_net: TrainResult | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,19 @@ def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bo
     return total.item() / len(batches)  # one device sync per epoch
 
 
+def epoch_stats(
+    epoch: int, train_loss: float, scores: Mapping[str, Scores], seconds: float
+) -> EpochStats:
+    return EpochStats(
+        epoch,
+        train_loss,
+        {name: sc.comparison for name, sc in scores.items()},
+        seconds,
+        digits={name: sc.digits for name, sc in scores.items()},
+        all_pairs={name: sc.all_pairs for name, sc in scores.items() if sc.all_pairs is not None},
+    )
+
+
 def train(
     config: Config,
     train_pairs: PairSet,
@@ -191,6 +207,7 @@ def train(
     threads: int | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
     all_pairs: bool = False,
+    first_net: bool = False,
 ) -> TrainResult:
     """Train `config` on `train_pairs`, evaluating every set of `eval_pairs` after each epoch.
 
@@ -198,7 +215,8 @@ def train(
     the global random state of the caller is left as it was. An ensemble's nets train side by
     side, an epoch each in turn, and are evaluated together. `on_epoch` may raise to stop
     (a search raises optuna.TrialPruned there). With `all_pairs`, every epoch also scores each
-    set over all ordered pairs of its images where the model allows (see evaluate). Raises
+    set over all ordered pairs of its images where the model allows (see evaluate). With
+    `first_net`, an ensemble's first net is also scored alone (TrainResult.first_net). Raises
     Diverged on a NaN or infinite loss.
     """
     if threads is not None:
@@ -214,9 +232,14 @@ def train(
         ]
         model = members[0].model if len(members) == 1 else Ensemble([m.model for m in members])
         result = TrainResult()
+        first = result.first_net = TrainResult() if first_net and len(members) > 1 else None
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
-            losses = [train_epoch(m, config, train_data, channels_last) for m in members]
+            losses, seconds = [], []
+            for m in members:
+                began = time.perf_counter()
+                losses.append(train_epoch(m, config, train_data, channels_last))
+                seconds.append(time.perf_counter() - began)
             train_loss = sum(losses) / len(losses)
             if not math.isfinite(train_loss):
                 raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
@@ -224,18 +247,19 @@ def train(
                 name: evaluate(model, d, channels_last, all_pairs=all_pairs)
                 for name, d in evals.items()
             }
-            stats = EpochStats(
-                epoch,
-                train_loss,
-                {name: sc.comparison for name, sc in scores.items()},
-                time.perf_counter() - start,
-                digits={name: sc.digits for name, sc in scores.items()},
-                all_pairs={
-                    name: sc.all_pairs for name, sc in scores.items() if sc.all_pairs is not None
-                },
-            )
+            stats = epoch_stats(epoch, train_loss, scores, time.perf_counter() - start)
+            if first is not None:
+                began = time.perf_counter()
+                alone = {
+                    name: evaluate(members[0].model, d, channels_last, all_pairs=all_pairs)
+                    for name, d in evals.items()
+                }
+                spent = seconds[0] + time.perf_counter() - began
+                first.history.append(epoch_stats(epoch, losses[0], alone, spent))
             result.history.append(stats)
             if on_epoch is not None:
                 on_epoch(stats)
         result.train_accuracy = evaluate(model, train_data, channels_last).comparison
+        if first is not None:
+            first.train_accuracy = evaluate(members[0].model, train_data, channels_last).comparison
     return result

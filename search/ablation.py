@@ -43,3 +43,13 @@ def variants(config: Config, *, ablation: bool, ensemble: int = 1) -> dict[str, 
     if single.family != "mlp":
         out["mlp baseline"] = replace(single, family="mlp", weight_sharing=False)
     return out
+
+
+def first_net_variant(configs: dict[str, Config]) -> str | None:
+    """The variant that is the selection as one net, when the selection is an ensemble: it is
+    read off the ensemble's first net in each round rather than trained again."""
+    selected = configs[SELECTED]
+    if selected.ensemble == 1:
+        return None
+    single = replace(selected, ensemble=1)
+    return next((name for name in (ONE_NET, DEFAULT) if configs.get(name) == single), None)

@@ -23,7 +23,7 @@ import torch
 
 from data import load_source
 from models import MAX_ENSEMBLE, resolve_device
-from search.ablation import variants
+from search.ablation import SELECTED, first_net_variant, variants
 from search.cli import (
     CORES,
     FAULTS,
@@ -115,11 +115,14 @@ def main(argv: list[str] | None = None) -> int:
             ensemble=args.ensemble,
         )
         seeds = [round_seed(args.seed, r) for r in range(args.rounds)]
+        first = first_net_variant(configs)
         jobs = [
-            Job(name, c, r, seeds[r], settings.train_pairs, args.device)
+            Job(name, c, r, seeds[r], settings.train_pairs, args.device,
+                first_net=first if name == SELECTED else None)
             for r in range(args.rounds)
             for name, c in configs.items()
-        ]
+            if name != first
+        ]  # fmt: skip
         # Check the data once here: a bad --data-dir ends in one line before any work starts.
         load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
         val = 100 * (trial.value or 0)

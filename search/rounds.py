@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from data import Source, load_source, make_splits
-from models import Config, resolve_device, train
+from models import Config, TrainResult, resolve_device, train
 from search.cli import CORES
 from search.interrupt import quiet_spawned_processes
 
@@ -43,6 +43,9 @@ class Job:
     seed: int
     train_pairs: int
     device: str
+    # The variant that is this job's ensemble's first net scored alone, if any (one net of the
+    # same configuration on the same round, read off the ensemble rather than trained again).
+    first_net: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     _threads = threads
 
 
-def run_job(job: Job) -> RoundResult:
+def run_job(job: Job) -> list[RoundResult]:
+    """The job's round: its variant's row, and its first net's where the job names one."""
     assert _source is not None, "init_pool was not called"
     splits = make_splits(
         _source, seed=job.seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS
@@ -80,14 +84,23 @@ def run_job(job: Job) -> RoundResult:
         seed=job.seed,
         device=resolve_device(job.device),
         threads=_threads,
+        first_net=job.first_net is not None,
     )
+    rows = [row(job.variant, job, result, time.perf_counter() - start)]
+    if job.first_net is not None and result.first_net is not None:
+        first = result.first_net
+        rows.append(row(job.first_net, job, first, sum(h.seconds for h in first.history)))
+    return rows
+
+
+def row(variant: str, job: Job, result: TrainResult, seconds: float) -> RoundResult:
     return RoundResult(
-        variant=job.variant,
+        variant=variant,
         round=job.round,
         seed=job.seed,
         train_accuracy=result.train_accuracy,
         test_accuracy=result.history[-1].accuracy["test"],
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
         epochs=[
             {"epoch": h.epoch, "train_loss": h.train_loss, "test_accuracy": h.accuracy["test"]}
             for h in result.history
@@ -109,8 +122,8 @@ def evaluate_rounds(
     try:
         rows = []
         with tqdm(total=len(jobs), unit="run", desc="rounds") as bar:
-            for row in pool.imap_unordered(run_job, jobs):
-                rows.append(row)
+            for job_rows in pool.imap_unordered(run_job, jobs):
+                rows.extend(job_rows)
                 bar.update()
         pool.close()
         pool.join()  # the processes end on their own; terminate() below only after an error

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from data import Splits
-from models import Config, build_model, evaluate, train
+from models import Config, TrainResult, build_model, evaluate, train
 from models.ensemble import Ensemble, reads_digits_alone
 from models.nets import digits_comparison
 from models.training import Tensors, member_seed
@@ -59,3 +61,29 @@ def test_an_ensemble_size_out_of_range_is_refused() -> None:
     for n in (0, 11):
         with pytest.raises(ValueError, match="ensemble"):
             Config(ensemble=n)
+
+
+def test_the_first_net_scored_alone_is_the_single_net_of_the_run_seed(splits: Splits) -> None:
+    def fit(config: Config, **kw: bool) -> TrainResult:
+        return train(
+            config, splits.train, {"val": splits.val}, mean=splits.mean, std=splits.std,
+            seed=5, device=CPU, threads=1, all_pairs=True, **kw,
+        )  # fmt: skip
+
+    def curve(result: TrainResult) -> list[tuple[float, float, float, float | None]]:
+        return [
+            (h.train_loss, h.accuracy["val"], h.digits["val"], h.all_pairs.get("val"))
+            for h in result.history
+        ]
+
+    # Without dropout (the one draw from the global stream, which the nets share in turn),
+    # the first net of an ensemble trains exactly as a single net from the run's seed.
+    config = Config(nb_filters=4, hidden_units=32, epochs=2, dropout=0.0)
+    single = fit(config)
+    both = fit(replace(config, ensemble=2), first_net=True)
+    assert both.first_net is not None and single.first_net is None
+    assert curve(both.first_net) == curve(single)
+    assert both.first_net.train_accuracy == single.train_accuracy
+    # scoring the first net alone leaves the ensemble's own numbers as they were
+    assert curve(both) == curve(fit(replace(config, ensemble=2)))
+    assert curve(both) != curve(single)

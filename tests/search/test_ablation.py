@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models import Config
-from search.ablation import DEFAULT, ONE_NET, SELECTED, variants
+from search.ablation import DEFAULT, ONE_NET, SELECTED, first_net_variant, variants
 
 
 def test_a_siamese_selection_gets_the_four_cells_and_the_mlp() -> None:
@@ -46,3 +46,10 @@ def test_an_ensemble_is_also_trained_as_one_net_and_the_ablation_uses_one_net() 
 def test_the_default_as_an_ensemble_is_compared_with_itself_as_one_net() -> None:
     out = variants(Config(epochs=5), ablation=False, ensemble=3)
     assert out == {SELECTED: Config(epochs=5, ensemble=3), DEFAULT: Config(epochs=5)}
+
+
+def test_the_selection_as_one_net_is_read_off_its_ensemble() -> None:
+    config = Config(nb_filters=48, alpha=0.3)
+    assert first_net_variant(variants(config, ablation=True, ensemble=3)) == ONE_NET
+    assert first_net_variant(variants(Config(), ablation=False, ensemble=2)) == DEFAULT
+    assert first_net_variant(variants(config, ablation=True)) is None
