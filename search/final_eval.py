@@ -78,8 +78,8 @@ def build_parser() -> Parser:
                         "else the cache)")
     p.add_argument("--ensemble", type=ensemble_size, default=DEFAULT_ENSEMBLE,
                    help="nets the selection is trained as, their posteriors averaged; with more "
-                        "than one it is also trained as one net, to show the search's own "
-                        f"share of the gain (default: {DEFAULT_ENSEMBLE})")
+                        "than one its first net is also scored alone, to show the search's "
+                        f"own share of the gain (default: {DEFAULT_ENSEMBLE})")
     p.add_argument("--no-ablation", action="store_true",
                    help="evaluate the selected configuration only (default: with ablation)")
     # fmt: on
