@@ -53,7 +53,7 @@ class EvalResult:
 
     def runs(self, variant: str) -> list[RoundResult]:
         """A variant's rounds in round order."""
-        return sorted((r for r in self.rounds if r.variant == variant), key=lambda r: r.round)
+        return by_variant(self.rounds).get(variant, [])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,7 +87,8 @@ def summarize_variants(
     rounds share their data, so the difference is paired) to the selected configuration, or,
     where the selection is an ensemble, a one-net variant's to the selection as one net, so
     that an ablation compares like with like."""
-    by = {n: sorted((r for r in rows if r.variant == n), key=lambda r: r.round) for n in names}
+    grouped = by_variant(rows)
+    by = {n: grouped.get(n, []) for n in names}
     out = {}
     for name, runs in by.items():
         test = [r.test_accuracy for r in runs]
@@ -104,9 +105,16 @@ def summarize_variants(
     return out
 
 
+def by_variant(rows: Sequence[RoundResult]) -> dict[str, list[RoundResult]]:
+    """Each variant's rounds, in round order."""
+    out: dict[str, list[RoundResult]] = {}
+    for r in sorted(rows, key=lambda r: r.round):
+        out.setdefault(r.variant, []).append(r)
+    return out
+
+
 def test_accuracies(rows: Sequence[RoundResult], name: str) -> list[float]:
-    runs = sorted((r for r in rows if r.variant == name), key=lambda r: r.round)
-    return [r.test_accuracy for r in runs]
+    return [r.test_accuracy for r in by_variant(rows).get(name, [])]
 
 
 def gain_over_default(rows: Sequence[RoundResult]) -> Summary:

@@ -1,5 +1,6 @@
-"""The compose tests run last; their engine and images are prepared when the first of them
-starts (started earlier, the image builds competed with the timing-sensitive Ctrl-C tests)."""
+"""The compose tests run last; their engine and images are prepared in a background thread
+from the end of collection, so the image builds (mostly network and dpkg time) overlap the
+other tests. No other test depends on timing: the Ctrl-C tests wait for a state of the run."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if any(is_compose(item) for item in session.items):
-        session.config.stash[PREPARATION] = Preparation()
+        preparation = session.config.stash[PREPARATION] = Preparation()
+        preparation.thread.start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -31,6 +33,4 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def prepared(request: pytest.FixtureRequest) -> Preparation:
-    preparation = request.config.stash[PREPARATION]
-    preparation.thread.start()
-    return preparation
+    return request.config.stash[PREPARATION]
