@@ -41,9 +41,22 @@ def raise_on_interrupt() -> None:
 
 @contextmanager
 def held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block is done, then act as their handlers say."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    """Ctrl-C and SIGTERM wait until the block is done, then act as their handlers say.
+
+    The handlers are swapped for ones that only take note: a signal mask would hold back the
+    calling thread alone, and the kernel may hand a process's signal to any of its threads
+    (torch's among them), whose Python handler then runs in the main thread all the same.
+    Call it from the main thread."""
+    caught: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in STOPS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)

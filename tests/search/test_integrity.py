@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
+from search.interrupt import held
 from search.storage import mask_argv, mask_password
 from search.trials import FINISHED, retry
 from tests.helpers import TINY, assert_one_line_error, files, load_study, run_cli
@@ -378,3 +380,22 @@ def test_a_full_disk_ends_in_one_line_and_the_study_resumes_once_there_is_room(
         assert not [t for t in trials if t.state == TrialState.RUNNING]
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_stop_waits_for_a_held_block_whichever_thread_the_signal_reaches() -> None:
+    # The kernel hands a process's Ctrl-C to any of its threads (torch starts some); the block
+    # that sets up a study must finish all the same, and the stop act after it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    other = threading.Thread(target=time.sleep, args=(1.0,))
+    other.start()
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt), held():
+            assert other.ident is not None
+            signal.pthread_kill(other.ident, signal.SIGINT)
+            time.sleep(0.3)  # an unheld stop would raise here, in the main thread
+            done.append("the block")
+        assert done == ["the block"]
+    finally:
+        other.join()
+        signal.signal(signal.SIGINT, previous)
