@@ -60,3 +60,20 @@ def held() -> Iterator[None]:
             signal.signal(signum, handler)
         for signum in dict.fromkeys(caught):
             signal.raise_signal(signum)
+
+
+@contextmanager
+def children_start_deaf() -> Iterator[None]:
+    """Processes started in the block begin with Ctrl-C and SIGTERM blocked (a signal mask
+    passes to a child), so a stop cannot reach one while its interpreter starts, where Python
+    would print a fatal error; each calls `let_stops_through()` once its own handlers are in
+    place, and a stop sent meanwhile arrives then."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def let_stops_through() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)

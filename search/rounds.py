@@ -22,7 +22,7 @@ from tqdm import tqdm
 from data import Source, load_source, make_splits
 from models import Config, TrainResult, resolve_device, train
 from search.cli import CORES
-from search.interrupt import quiet_spawned_processes
+from search.interrupt import children_start_deaf, let_stops_through, quiet_spawned_processes
 
 TEST_PAIRS = 1000
 
@@ -63,6 +63,7 @@ class RoundResult:
 def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     global _source, _threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
+    let_stops_through()  # blocked while the process started (children_start_deaf)
     _source = load_source(dataset, Path(data_dir) if data_dir else None)
     _threads = threads
 
@@ -116,9 +117,10 @@ def evaluate_rounds(
     threads = max(1, CORES // workers)
     ctx = multiprocessing.get_context("spawn")
     quiet_spawned_processes()
-    pool = ctx.Pool(
-        min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
-    )
+    with children_start_deaf():
+        pool = ctx.Pool(
+            min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
+        )
     try:
         rows = []
         with tqdm(total=len(jobs), unit="run", desc="rounds") as bar:

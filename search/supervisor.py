@@ -13,7 +13,7 @@ from functools import partial
 
 import optuna
 
-from search.interrupt import quiet_spawned_processes
+from search.interrupt import children_start_deaf, quiet_spawned_processes
 from search.progress import progress_bar, show_progress
 from search.retries import with_storage_retries
 from search.trials import fail_running
@@ -29,8 +29,9 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
     procs = [
         ctx.Process(target=worker_main, args=(replace(spec, index=i),)) for i in range(workers)
     ]
-    for p in procs:
-        p.start()
+    with children_start_deaf():
+        for p in procs:
+            p.start()
 
     def forward(signum: int, frame: object) -> None:
         # A terminal's Ctrl-C reaches every worker; a signal sent to this process alone
@@ -65,7 +66,8 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
                 if not stop.is_set() and p.exitcode != 1:
                     # a killed worker is replaced so the total is still reached
                     new = ctx.Process(target=worker_main, args=(replace(spec, index=len(procs)),))
-                    new.start()
+                    with children_start_deaf():
+                        new.start()
                     procs.append(new)
         show_progress(bar, study, spec.plan)
     if stop.is_set():

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from data import DataError
 from models import DeviceError, resolve_device
 from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
+from search.interrupt import let_stops_through
 from search.locks import SlotLock
 from search.objective import Objective, SearchData, WorkerStopped
 from search.racing import Plan
@@ -78,6 +79,7 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    let_stops_through()  # a stop sent while this process started arrives now
 
 
 class Heartbeat:

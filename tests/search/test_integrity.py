@@ -18,7 +18,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from search.interrupt import held
+from search.interrupt import children_start_deaf, held
 from search.storage import mask_argv, mask_password
 from search.trials import FINISHED, retry
 from tests.helpers import TINY, assert_one_line_error, files, load_study, run_cli
@@ -399,3 +399,23 @@ def test_a_stop_waits_for_a_held_block_whichever_thread_the_signal_reaches() -> 
     finally:
         other.join()
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_stop_that_reaches_a_child_while_it_starts_arrives_once_it_listens() -> None:
+    # A terminal's Ctrl-C reaches a worker however young; sent before its interpreter is up,
+    # Python would die with a fatal error and a traceback instead of stopping cleanly.
+    child = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *a: (print('stopped'), sys.exit(130)))\n"
+        "from search.interrupt import let_stops_through\n"
+        "let_stops_through()\n"
+        "time.sleep(30)\n"
+    )
+    with children_start_deaf():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        proc.send_signal(signal.SIGINT)  # at once: the interpreter is still starting
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, "stopped\n", "")
