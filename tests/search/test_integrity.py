@@ -15,7 +15,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from search.interrupt import children_start_deaf, held
@@ -300,12 +299,11 @@ def running_trials(journal: Path, study: str) -> int:
     reader skips a torn last line)."""
     if not journal.exists():
         return 0
-    storage = JournalStorage(JournalFileBackend(str(journal)))
     try:
-        study_id = storage.get_study_id_from_name(study)
+        study_now = load_study(str(journal), study)
     except KeyError:
         return 0
-    return len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)))
+    return len(study_now.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 # Every moment of a run: the imports (0.3 s in), the study just created, a trial in training.
