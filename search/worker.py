@@ -36,11 +36,12 @@ from search.retries import STORAGE_ERRORS, with_storage_retries
 from search.settings import StudySettings
 from search.storage import StorageSpec, error_detail, open_storage
 from search.strategies import make_pruner, make_sampler
-from search.trials import retry
+from search.trials import fail_and_retry, retry
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 MAX_CONSECUTIVE_ERRORS = 5  # trials failing on errors in a row: the setup is broken, not a config
 WAIT = "wait"
+UNCLAIMED = "taken by a worker that lost the study storage before it could claim it"
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,6 @@ def run_trials(
 ) -> str:
     """Run trials until the plan is done; returns why it stopped: "done", "timeout" or
     "stopped"."""
-    me = worker_id()
     errors = 0
     while True:
         if objective.stop.is_set():
@@ -139,9 +139,6 @@ def run_trials(
             time.sleep(1.0)
             continue
         assert isinstance(trial, optuna.Trial)
-        with_storage_retries(
-            partial(trial.set_user_attr, "worker", me), f"starting trial {trial.number}"
-        )
         # `again`: the trial was interrupted, not wrong; its configuration is run again later.
         value, state, reason, again = None, TrialState.COMPLETE, None, False
         with Heartbeat(study._storage, trial._trial_id):
@@ -178,7 +175,8 @@ def run_trials(
 
 
 def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial | str | None:
-    """Fail stale trials, then, under the slot lock, ask for a trial if the plan has one left.
+    """Fail stale trials, then, under the slot lock, ask for a trial if the plan has one left
+    and claim it for this worker.
 
     None: the plan is done. WAIT: running trials would finish it, but one of them may belong
     to a dead worker (once the heartbeat fails it, its retry is taken here), or the race was
@@ -191,6 +189,7 @@ def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial 
     with lock, warnings.catch_warnings():
         # Optuna warns that heartbeats belong to Study.optimize; this loop beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        fail_unclaimed(study)
         while True:
             step = plan.next_step(study, study.get_trials(deepcopy=False))
             if step != "skip":
@@ -200,7 +199,33 @@ def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial 
             study.tell(left, state=TrialState.FAIL)
         if step == "done":
             return None
-        return WAIT if step == "wait" else study.ask()
+        if step == "wait":
+            return WAIT
+        trial = study.ask()
+        if is_heartbeat_enabled(study._storage):  # before the claim: a claimed trial can go stale
+            assert isinstance(study._storage, BaseHeartbeat)
+            study._storage.record_heartbeat(trial._trial_id)
+        trial.set_user_attr("worker", worker_id())
+        return trial
+
+
+def fail_unclaimed(study: optuna.Study) -> None:
+    """Fail and queue again the RUNNING trials that no worker claimed, and this worker's own
+    (it runs none while it takes one). A worker claims its trial under the slot lock, so a
+    trial seen unclaimed there was taken by a worker that lost the database (or died) before
+    it could claim it: it never beats, so it would never go stale, and the study would wait for
+    it forever. This worker's own was claimed by a try that lost the database before it heard
+    back. Called under the slot lock."""
+    me = worker_id()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("worker", me) != me:
+            continue
+        if fail_and_retry(study, t._trial_id, UNCLAIMED) is not None:
+            print(
+                f"trial {t.number} was taken by a worker that lost the study storage before "
+                "it could claim it: marked failed, its parameters queued again",
+                file=sys.stderr,
+            )
 
 
 def finish_trial(

@@ -151,3 +151,19 @@ def test_a_trial_failed_by_another_worker_is_not_told_again(pg_url: str) -> None
     assert finish_trial(s, trial, 0.5, TrialState.COMPLETE, None) is None
     assert finish_trial(s, trial, None, TrialState.FAIL, "interrupted") is None
     assert [t.state for t in s.get_trials()] == [TrialState.FAIL]
+
+
+def test_a_trial_taken_by_a_worker_that_lost_the_database_at_once_is_run_again(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # A worker whose connection dropped while it took a trial (the insert committed, the reply
+    # lost) leaves a RUNNING trial that no worker claims and that never beats.
+    args = create(pg_url, "unclaimed", tmp_path, epochs=2, trials=2)
+    left = load_study(pg_url, "unclaimed").ask()
+    p = start(args, tmp_path)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert f"trial {left.number} was taken by a worker that lost the study storage" in err
+    trials = check_exact(pg_url, "unclaimed", 2)
+    assert trials[left.number].state == TrialState.FAIL
+    assert [t.number for t in trials if Retry.retried_trial_number(t) == left.number]
