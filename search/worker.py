@@ -189,14 +189,14 @@ def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial 
     with lock, warnings.catch_warnings():
         # Optuna warns that heartbeats belong to Study.optimize; this loop beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
-        fail_unclaimed(study)
-        while True:
-            step = plan.next_step(study, study.get_trials(deepcopy=False))
-            if step != "skip":
-                break
+        trials = study.get_trials(deepcopy=False)
+        if fail_unclaimed(study, trials):
+            trials = study.get_trials(deepcopy=False)
+        while (step := plan.next_step(study, trials)) == "skip":
             left = study.ask()  # a search trial queued beyond the total: closed, never run
             left.set_user_attr("fail_reason", "not run: the search had its total")
             study.tell(left, state=TrialState.FAIL)
+            trials = study.get_trials(deepcopy=False)
         if step == "done":
             return None
         if step == "wait":
@@ -209,23 +209,26 @@ def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial 
         return trial
 
 
-def fail_unclaimed(study: optuna.Study) -> None:
+def fail_unclaimed(study: optuna.Study, trials: list[FrozenTrial]) -> bool:
     """Fail and queue again the RUNNING trials that no worker claimed, and this worker's own
     (it runs none while it takes one). A worker claims its trial under the slot lock, so a
     trial seen unclaimed there was taken by a worker that lost the database (or died) before
     it could claim it: it never beats, so it would never go stale, and the study would wait for
     it forever. This worker's own was claimed by a try that lost the database before it heard
-    back. Called under the slot lock."""
+    back. Called under the slot lock, with the study's trials; returns whether it failed any."""
     me = worker_id()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("worker", me) != me:
+    failed = False
+    for t in trials:
+        if t.state != TrialState.RUNNING or t.user_attrs.get("worker", me) != me:
             continue
         if fail_and_retry(study, t._trial_id, UNCLAIMED) is not None:
+            failed = True
             print(
                 f"trial {t.number} was taken by a worker that lost the study storage before "
                 "it could claim it: marked failed, its parameters queued again",
                 file=sys.stderr,
             )
+    return failed
 
 
 def finish_trial(
