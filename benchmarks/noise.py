@@ -14,7 +14,11 @@ scored, from the same trained net, in the ways a trial's value can be read:
 It prints the std of each over the runs (in points) and its ratio to the pairs' std, and the
 cost per trial of scoring every epoch on all pairs (runs with it and without it, alternated).
 
-    python benchmarks/noise.py [--runs 8] [--epochs 20]
+A candidate value is measured beside it on the same seeds and splits: `--nets K` nets of the
+configuration trained side by side for `--short-epochs` epochs each, scored as their ensemble
+(the mean of their digit posteriors) over all pairs, and its cost per trial against one net's.
+
+    python benchmarks/noise.py [--runs 8] [--epochs 20] [--nets 2] [--short-epochs 12]
 """
 
 from __future__ import annotations
@@ -33,13 +37,13 @@ from search.objective import trial_seed
 SCORES = ("pairs", "all pairs", "all pairs, last 3", "digits")
 
 
-def one_run(job: tuple[int, int, int, bool]) -> tuple[dict[str, float], float]:
-    split_seed, train_seed, epochs, all_pairs = job
+def one_run(job: tuple[int, int, int, bool, int]) -> tuple[dict[str, float], float]:
+    split_seed, train_seed, epochs, all_pairs, nets = job
     torch.set_num_threads(1)
     splits = make_splits(load_source("mnist5k"), seed=split_seed)
     start = time.perf_counter()
     result = train(
-        Config(epochs=epochs),
+        Config(epochs=epochs, ensemble=nets),
         splits.train,
         {"val": splits.val},
         mean=splits.mean,
@@ -60,6 +64,17 @@ def one_run(job: tuple[int, int, int, bool]) -> tuple[dict[str, float], float]:
     return scores, seconds
 
 
+def std_points(runs: list[tuple[dict[str, float], float]], score: str) -> float:
+    return 100 * statistics.stdev(r[0][score] for r in runs)
+
+
+def seconds(costs: list[tuple[dict[str, float], float]], jobs: list[tuple], want: tuple) -> float:
+    """Median seconds of the cost runs whose (all_pairs, nets) is `want`."""
+    return statistics.median(
+        c[1] for c, job in zip(costs, jobs, strict=True) if (job[3], job[4]) == want
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--runs", type=int, default=8, help="runs per regime (default: 8)")
@@ -67,34 +82,52 @@ def main() -> None:
     p.add_argument(
         "--cost-runs", type=int, default=4, help="runs of each for the cost (default: 4)"
     )
+    p.add_argument("--nets", type=int, default=2, help="nets of the candidate (default: 2)")
+    p.add_argument(
+        "--short-epochs", type=int, default=12, help="epochs of the candidate (default: 12)"
+    )
     args = p.parse_args()
-    regimes = {
-        "seeds (split fixed)": [(0, trial_seed(0, r), args.epochs, True) for r in range(args.runs)],
-        "splits and seeds": [(r, trial_seed(r, 0), args.epochs, True) for r in range(args.runs)],
-    }
-    cost_jobs = [(0, r, args.epochs, flag) for r in range(args.cost_runs) for flag in (True, False)]
+    seeds = [(0, trial_seed(0, r)) for r in range(args.runs)]
+    splits = [(r, trial_seed(r, 0)) for r in range(args.runs)]
+    regimes = {"seeds (split fixed)": seeds, "splits and seeds": splits}
+    one = (args.epochs, True, 1)
+    candidate = (args.short_epochs, True, args.nets)
+    cost_jobs = [
+        (0, r, *kind)
+        for r in range(args.cost_runs)
+        for kind in (one, (args.epochs, False, 1), candidate)
+    ]
     workers = max(1, (multiprocessing.cpu_count() or 1))
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        results = {name: pool.map(one_run, jobs) for name, jobs in regimes.items()}
+        results = {
+            name: pool.map(one_run, [(*s, *one) for s in ss]) for name, ss in regimes.items()
+        }
+        candidates = {
+            name: pool.map(one_run, [(*s, *candidate) for s in ss]) for name, ss in regimes.items()
+        }
         costs = pool.map(one_run, cost_jobs)
     print(
         f"default Config, {args.epochs} epochs, {args.runs} runs per regime, mnist5k "
         "(1000 training pairs, 500 validation pairs); std over runs in points"
     )
-    header = f"{'regime':<22}" + "".join(f"{s:>20}" for s in SCORES)
+    name_k = f"{args.nets} nets x {args.short_epochs} ep"
+    header = f"{'regime':<22}" + "".join(f"{s:>20}" for s in (*SCORES, name_k))
     print(header)
     for name, runs in results.items():
-        stds = {s: 100 * statistics.stdev(r[0][s] for r in runs) for s in SCORES}
-        cells = "".join(f"{stds[s]:>12.2f} ({stds[s] / stds['pairs']:.2f}x)" for s in SCORES)
+        stds = {s: std_points(runs, s) for s in SCORES}
+        stds[name_k] = std_points(candidates[name], "all pairs")
+        cells = "".join(f"{v:>12.2f} ({v / stds['pairs']:.2f}x)" for v in stds.values())
         print(f"{name:<22}{cells}")
-        means = "".join(f"{100 * statistics.mean(r[0][s] for r in runs):>20.2f}" for s in SCORES)
-        print(f"{'  mean %':<22}{means}")
-    with_all = statistics.median(c[1] for c, job in zip(costs, cost_jobs, strict=True) if job[3])
-    without = statistics.median(c[1] for c, job in zip(costs, cost_jobs, strict=True) if not job[3])
+        means = [100 * statistics.mean(r[0][s] for r in runs) for s in SCORES]
+        means.append(100 * statistics.mean(r[0]["all pairs"] for r in candidates[name]))
+        print(f"{'  mean %':<22}" + "".join(f"{m:>20.2f}" for m in means))
+    with_all = seconds(costs, cost_jobs, (True, 1))
+    without = seconds(costs, cost_jobs, (False, 1))
+    nets = seconds(costs, cost_jobs, (True, args.nets))
     print(
         f"seconds per trial (median of {args.cost_runs}, 1 thread, {workers} at a time): "
         f"all pairs scored every epoch {with_all:.2f} s, pairs only {without:.2f} s: "
-        f"{with_all / without:.2f}x"
+        f"{with_all / without:.2f}x; {name_k} {nets:.2f} s: {nets / without:.2f}x"
     )
 
 
