@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from data import DataError
-from models import DEVICES, DeviceError
+from models import DEVICES, MAX_ENSEMBLE, DeviceError
 from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
 from search.settings import DEFAULT_STUDY
 
@@ -44,6 +44,13 @@ def _number(text: str, cast: type, ok: Callable[[float], bool], wanted: str) -> 
 
 def positive_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def ensemble_size(text: str) -> int:
+    n = positive_int(text)
+    if n > MAX_ENSEMBLE:
+        raise argparse.ArgumentTypeError(f"at most {MAX_ENSEMBLE} nets, got {n}")
+    return n
 
 
 def non_negative_int(text: str) -> int:

@@ -11,7 +11,6 @@ from search.interrupt import exit_quietly
 
 exit_quietly("search.final_eval")
 
-import argparse
 import platform
 import sys
 import time
@@ -22,7 +21,7 @@ import optuna
 import torch
 
 from data import load_source
-from models import MAX_ENSEMBLE, resolve_device
+from models import resolve_device
 from search.ablation import SELECTED, first_net_variant, variants
 from search.cli import (
     CORES,
@@ -33,6 +32,7 @@ from search.cli import (
     add_study_options,
     add_workers_option,
     check_workers,
+    ensemble_size,
     fail,
     fail_on_full_disk,
     non_negative_int,
@@ -51,13 +51,6 @@ from search.storage import find_storage, mask_argv, open_storage
 
 PROG = "search.final_eval"
 DEFAULT_ENSEMBLE = 3
-
-
-def ensemble_size(text: str) -> int:
-    n = positive_int(text)
-    if n > MAX_ENSEMBLE:
-        raise argparse.ArgumentTypeError(f"at most {MAX_ENSEMBLE} nets, got {n}")
-    return n
 
 
 def build_parser() -> Parser:

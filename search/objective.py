@@ -87,7 +87,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         settings = self.data.settings
-        config = suggest_config(trial, epochs=settings.epochs)
+        config = suggest_config(trial, epochs=settings.trial_budget)
         race = trial.user_attrs.get(RACE_SEED)
         if race is None:
             seed, splits = trial_seed(settings.seed, trial.number), self.data.splits()
@@ -109,7 +109,7 @@ class Objective:
 
         try:
             result = train(
-                config,
+                replace(config, ensemble=settings.trial_nets),
                 splits.train,
                 {"val": splits.val},
                 mean=splits.mean,

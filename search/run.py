@@ -25,6 +25,7 @@ from search.cli import (
     add_study_options,
     add_workers_option,
     check_workers,
+    ensemble_size,
     fail,
     fail_on_full_disk,
     heartbeat_seconds,
@@ -35,7 +36,7 @@ from search.cli import (
     training_pairs,
 )
 from search.runner import RunRequest, run
-from search.settings import StudySettings
+from search.settings import TRIAL_EPOCH_SHARE, StudySettings
 from search.storage import choose_storage
 from search.strategies import DEFAULT_PRUNER, PRUNERS, SAMPLERS
 
@@ -71,7 +72,15 @@ def build_parser() -> Parser:
                         "missing (default: the study's, else ~/.cache/digit-pair-search/mnist)")
     add_device_option(p)
     p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"epoch budget of every trial (default: {DEFAULTS.epochs}, or the study's)")
+                   help=f"epochs of a final-evaluation round (default: {DEFAULTS.epochs}, or the "
+                   "study's)")
+    p.add_argument("--trial-nets", type=ensemble_size, default=None,
+                   help="nets a trial trains side by side and is scored on as their ensemble "
+                   f"(default: {DEFAULTS.trial_nets}, or the study's)")
+    p.add_argument("--trial-epochs", type=positive_int, default=None,
+                   help="epochs of each of a trial's nets (default: "
+                   f"{round(100 * TRIAL_EPOCH_SHARE)}%% of --epochs with several nets, all of "
+                   "them with one; or the study's)")
     p.add_argument("--train-pairs", type=training_pairs, default=None,
                    help=f"training pairs (default: {DEFAULTS.train_pairs}, or the study's)")
     p.add_argument("--val-pairs", type=positive_int, default=None,
@@ -119,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 "data_dir": str(args.data_dir) if args.data_dir else None,
                 "seed": args.seed,
                 "epochs": args.epochs,
+                "trial_nets": args.trial_nets,
+                "trial_epochs": args.trial_epochs,
                 "train_pairs": args.train_pairs,
                 "val_pairs": args.val_pairs,
                 "finalists": args.finalists,

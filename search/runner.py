@@ -166,7 +166,8 @@ def run_study(
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "
         f"({request.trials} search{race_words(plan)}); running {workers} worker(s) x "
-        f"{request.threads} thread(s), {settings.epochs} epochs per trial"
+        f"{request.threads} thread(s), {settings.trial_nets} net(s) x {settings.trial_budget} "
+        "epochs per trial"
     )
     start = time.time()
     worker = WorkerSpec(

@@ -22,7 +22,12 @@ class StudySettings:
     dataset: str = "mnist5k"
     data_dir: str | None = None  # the folder of the IDX files, for dataset "mnist"
     seed: int = 0  # the data split, the samplers and every trial derive from it
-    epochs: int = Config.epochs  # the budget of every trial and final-evaluation round
+    epochs: int = Config.epochs  # the budget of a final-evaluation round (one net)
+    # A trial (search and race) trains `trial_nets` nets side by side for `trial_epochs` each
+    # and is scored as their ensemble: 2 x 12 halves the spread of a trial's value for 1.2x the
+    # time of one net x 20 (benchmarks/noise.py). None: TRIAL_EPOCH_SHARE of `epochs`.
+    trial_nets: int = 2
+    trial_epochs: int | None = None
     train_pairs: int = 1000
     val_pairs: int | None = None  # None: what the train pool has left (up to 5000)
     # The race after the search (search.racing): the best `finalists` configurations and the
@@ -37,6 +42,8 @@ class StudySettings:
     def from_user_attrs(cls, attrs: Mapping[str, Any], *, study: str) -> StudySettings:
         """The settings stored with a study; one a study lacks takes its default."""
         values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
+        if "trial_nets" not in attrs:  # made before trials had several nets: one net each
+            values["trial_nets"] = 1
         for name, value in values.items():
             kind = str if name in ("dataset", "data_dir") else int
             if not (isinstance(value, kind) or (value is None and name in OPTIONAL)):
@@ -44,12 +51,38 @@ class StudySettings:
                     f"study {study!r} has a malformed {name} setting ({value!r}): "
                     "was it made by search.run?"
                 )
-        return cls(**values)
+        return cls(**values).resolved()
+
+    @property
+    def trial_budget(self) -> int:
+        """The epochs each of a trial's nets trains."""
+        epochs = self.resolved().trial_epochs
+        assert epochs is not None
+        return epochs
+
+    def resolved(self) -> StudySettings:
+        """With `trial_epochs` filled in: as given, the whole budget for single nets, or
+        TRIAL_EPOCH_SHARE of it for several."""
+        if self.trial_epochs is not None:
+            return self
+        share = 1.0 if self.trial_nets == 1 else TRIAL_EPOCH_SHARE
+        return replace(self, trial_epochs=max(1, round(share * self.epochs)))
 
 
-OPTIONAL = ("data_dir", "val_pairs")
+TRIAL_EPOCH_SHARE = 0.6  # 12 of 20 epochs: two nets cost 1.2x one net's 20 (benchmarks/noise.py)
+OPTIONAL = ("data_dir", "val_pairs", "trial_epochs")
 # Flags of search.run that name a setting; data_dir may differ between runs (a moved folder).
-CHECKED = ("dataset", "seed", "epochs", "train_pairs", "val_pairs", "finalists", "race_seeds")
+CHECKED = (
+    "dataset",
+    "seed",
+    "epochs",
+    "train_pairs",
+    "val_pairs",
+    "finalists",
+    "race_seeds",
+    "trial_nets",
+    "trial_epochs",
+)
 
 
 def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str) -> StudySettings:
@@ -57,7 +90,7 @@ def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str
     study's are its own, and a given flag that disagrees with them is refused."""
     given = {name: value for name, value in given.items() if value is not None}
     if stored is None:
-        return replace(StudySettings(), **given)
+        return replace(StudySettings(), **given).resolved()
     for name in CHECKED:
         if name in given and given[name] != getattr(stored, name):
             flag = "--" + name.replace("_", "-")

@@ -287,7 +287,7 @@ def open_worker(
             seed=sampler_seed(settings.seed, spec.index, len(seen), shared=shared),
             parallel=spec.parallel or shared,
         ),
-        pruner=make_pruner(spec.pruner, epochs=settings.epochs),
+        pruner=make_pruner(spec.pruner, epochs=settings.trial_budget),
     )
     objective = Objective(
         data if data is not None else SearchData.load(settings),
