@@ -166,8 +166,7 @@ def run_study(
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "
         f"({request.trials} search{race_words(plan)}); running {workers} worker(s) x "
-        f"{request.threads} thread(s), {settings.trial_nets} net(s) x {settings.trial_budget} "
-        "epochs per trial"
+        f"{request.threads} thread(s), {trial_words(settings)} per trial"
     )
     start = time.time()
     worker = WorkerSpec(
@@ -234,3 +233,9 @@ def report(
         )
         return 1
     return 0
+
+
+def trial_words(settings: StudySettings) -> str:
+    """What a trial trains: "20 epochs", or "2 nets x 12 epochs"."""
+    epochs = f"{settings.trial_budget} epochs"
+    return epochs if settings.trial_nets == 1 else f"{settings.trial_nets} nets x {epochs}"

@@ -25,8 +25,10 @@ class StudySettings:
     epochs: int = Config.epochs  # the budget of a final-evaluation round (one net)
     # A trial (search and race) trains `trial_nets` nets side by side for `trial_epochs` each
     # and is scored as their ensemble: 2 x 12 halves the spread of a trial's value for 1.2x the
-    # time of one net x 20 (benchmarks/noise.py). None: TRIAL_EPOCH_SHARE of `epochs`.
-    trial_nets: int = 2
+    # time of one net x 20 (benchmarks/noise.py), but the search then favours costlier
+    # configurations, so one net is the default. None: all of `epochs` for one net,
+    # TRIAL_EPOCH_SHARE of them for several.
+    trial_nets: int = 1
     trial_epochs: int | None = None
     train_pairs: int = 1000
     val_pairs: int | None = None  # None: what the train pool has left (up to 5000)
@@ -42,8 +44,6 @@ class StudySettings:
     def from_user_attrs(cls, attrs: Mapping[str, Any], *, study: str) -> StudySettings:
         """The settings stored with a study; one a study lacks takes its default."""
         values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
-        if "trial_nets" not in attrs:  # made before trials had several nets: one net each
-            values["trial_nets"] = 1
         for name, value in values.items():
             kind = str if name in ("dataset", "data_dir") else int
             if not (isinstance(value, kind) or (value is None and name in OPTIONAL)):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import optuna
 import pytest
 import torch
@@ -100,3 +102,26 @@ def test_baselines_replay_to_the_family_defaults(family: str) -> None:
     assert params["family"] == family
     expected = Config(family=family, epochs=7, weight_sharing=family == "siamese", augment=True)
     assert suggest_config(optuna.trial.FixedTrial(params), epochs=7) == expected
+
+
+def test_a_trial_is_scored_as_the_ensemble_of_its_nets_one_value_an_epoch(mnist5k: Source) -> None:
+    def run(nets: int) -> optuna.trial.FrozenTrial:
+        settings = StudySettings(epochs=5, trial_nets=nets, trial_epochs=2, train_pairs=200)
+        objective = Objective(
+            SearchData.of(mnist5k, replace(settings, val_pairs=100)),
+            device=torch.device("cpu"),
+            threads=1,
+        )
+        study = optuna.create_study(direction="maximize")
+        study.enqueue_trial(family_params("siamese"))
+        study.optimize(objective, n_trials=1)
+        return study.trials[0]
+
+    one, two = run(1), run(2)
+    for trial in (one, two):  # trial_epochs epochs, not the final evaluation's --epochs
+        assert sorted(trial.intermediate_values) == [1, 2]
+        assert trial.value == trial.intermediate_values[2]
+    assert one.user_attrs["n_params"] == two.user_attrs["n_params"]  # of one net
+    # The first of two nets is the single net itself (the trial's seed): the ensemble's score
+    # is another, and the value moves from one net's to the pair's.
+    assert two.value != one.value

@@ -49,6 +49,20 @@ def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
     assert len(load_study(url, "e2e").trials) == 4
 
 
+def test_trials_of_two_nets_are_stored_with_the_study_and_kept_on_a_rerun(tmp_path: Path) -> None:
+    args = ["search.run", "--trials", "3", "--workers", "1", "--study", "two", "--epochs", "5",
+            "--train-pairs", "100", "--val-pairs", "50", "--finalists", "0"]  # fmt: skip
+    r = run_cli(*args, "--trial-nets", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "2 nets x 3 epochs per trial" in r.stdout  # 60% of --epochs 5
+    study = load_study(f"sqlite:///{tmp_path}/studies/two.db", "two")
+    assert (study.user_attrs["trial_nets"], study.user_attrs["trial_epochs"]) == (2, 3)
+    assert all(sorted(t.intermediate_values) == [1, 2, 3] for t in study.trials)
+    again = run_cli(*args, "--trial-nets", "1", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "created with --trial-nets 2, not 1" in again.stderr
+
+
 def test_same_seed_reproduces_the_same_trials(tmp_path: Path) -> None:
     for name in ("a", "b"):
         r = run_cli("search.run", "--trials", "5", "--workers", "1", "--seed", "7",

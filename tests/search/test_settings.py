@@ -15,26 +15,25 @@ def test_the_defaults_are_configs() -> None:
 def test_settings_round_trip_through_user_attrs() -> None:
     s = StudySettings(dataset="mnist", data_dir="/data", seed=3, epochs=7, val_pairs=400)
     assert StudySettings.from_user_attrs(s.to_user_attrs(), study="x") == s.resolved()
-    assert s.resolved().trial_epochs == 4  # 60% of 7, for the default two nets
+    assert s.resolved().trial_epochs == 7
+    two = StudySettings(epochs=7, trial_nets=2)
+    assert StudySettings.from_user_attrs(two.to_user_attrs(), study="x").trial_epochs == 4
 
 
 def test_a_setting_a_study_lacks_takes_its_default() -> None:
-    stored = {"epochs": 5, "trial_nets": 2}
-    assert StudySettings.from_user_attrs(stored, study="x") == StudySettings(epochs=5).resolved()
+    assert StudySettings.from_user_attrs({"epochs": 5}, study="x") == StudySettings(
+        epochs=5, trial_epochs=5
+    )
 
 
-def test_a_study_made_before_trials_had_several_nets_keeps_one_net_of_its_epochs() -> None:
-    s = StudySettings.from_user_attrs({"epochs": 5}, study="x")
-    assert (s.trial_nets, s.trial_epochs, s.trial_budget) == (1, 5, 5)
-
-
-def test_a_new_studys_trials_are_two_nets_of_fewer_epochs_unless_told() -> None:
+def test_a_trial_is_one_net_of_the_epochs_or_several_nets_of_fewer_unless_told() -> None:
     s = settle({}, None, study="x")
-    assert (s.epochs, s.trial_nets, s.trial_epochs) == (20, 2, 12)
-    assert settle({"trial_nets": 1}, None, study="x").trial_epochs == 20
+    assert (s.epochs, s.trial_nets, s.trial_epochs) == (20, 1, 20)
+    two = settle({"trial_nets": 2}, None, study="x")
+    assert (two.trial_nets, two.trial_budget) == (2, 12)
     assert settle({"trial_nets": 3, "trial_epochs": 7}, None, study="x").trial_budget == 7
     with pytest.raises(UsageError, match="created with --trial-nets 2, not 1"):
-        settle({"trial_nets": 1}, s, study="x")
+        settle({"trial_nets": 1}, two, study="x")
 
 
 def test_a_malformed_stored_setting_is_one_line() -> None:
@@ -44,7 +43,7 @@ def test_a_malformed_stored_setting_is_one_line() -> None:
 
 def test_a_new_study_takes_the_given_flags_over_the_defaults() -> None:
     s = settle({"epochs": 4, "seed": None, "dataset": None}, None, study="x")
-    assert s == StudySettings(epochs=4, trial_epochs=2)
+    assert s == StudySettings(epochs=4, trial_epochs=4)
 
 
 def test_a_rerun_keeps_the_stored_settings_and_refuses_a_conflicting_flag() -> None:
