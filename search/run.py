@@ -72,8 +72,8 @@ def build_parser() -> Parser:
                         "missing (default: the study's, else ~/.cache/digit-pair-search/mnist)")
     add_device_option(p)
     p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"epochs of a final-evaluation round (default: {DEFAULTS.epochs}, or the "
-                   "study's)")
+                   help="epochs of a one-net trial and of every net of the final evaluation "
+                   f"(default: {DEFAULTS.epochs}, or the study's)")
     p.add_argument("--trial-nets", type=ensemble_size, default=None,
                    help="nets a trial trains side by side and is scored on as their ensemble "
                    f"(default: {DEFAULTS.trial_nets}, or the study's)")

@@ -22,7 +22,7 @@ class StudySettings:
     dataset: str = "mnist5k"
     data_dir: str | None = None  # the folder of the IDX files, for dataset "mnist"
     seed: int = 0  # the data split, the samplers and every trial derive from it
-    epochs: int = Config.epochs  # the budget of a final-evaluation round (one net)
+    epochs: int = Config.epochs  # of a one-net trial and of every final-evaluation net
     # A trial (search and race) trains `trial_nets` nets side by side for `trial_epochs` each
     # and is scored as their ensemble: 2 x 12 halves the spread of a trial's value for 1.2x the
     # time of one net x 20 (benchmarks/noise.py), but the search then favours costlier
