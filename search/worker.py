@@ -210,16 +210,16 @@ def take_trial(study: optuna.Study, lock: SlotLock, plan: Plan) -> optuna.Trial 
 
 
 def fail_unclaimed(study: optuna.Study, trials: list[FrozenTrial]) -> bool:
-    """Fail and queue again the RUNNING trials that no worker claimed, and this worker's own
-    (it runs none while it takes one). A worker claims its trial under the slot lock, so a
-    trial seen unclaimed there was taken by a worker that lost the database (or died) before
-    it could claim it: it never beats, so it would never go stale, and the study would wait for
-    it forever. This worker's own was claimed by a try that lost the database before it heard
-    back. Called under the slot lock, with the study's trials; returns whether it failed any."""
-    me = worker_id()
+    """Fail and queue again the RUNNING trials that no worker claimed. A worker claims its
+    trial under the slot lock, so a trial seen unclaimed there was taken by a worker that lost
+    the database (or died) before it could claim it: it never beats, so it would never go
+    stale, and the study would wait for it forever. (A claimed trial has beaten once, so it
+    goes stale if its worker loses it; worker names are not unique enough to tell more: every
+    container on the host network is host:1.) Called under the slot lock, with the study's
+    trials; returns whether it failed any."""
     failed = False
     for t in trials:
-        if t.state != TrialState.RUNNING or t.user_attrs.get("worker", me) != me:
+        if t.state != TrialState.RUNNING or "worker" in t.user_attrs:
             continue
         if fail_and_retry(study, t._trial_id, UNCLAIMED) is not None:
             failed = True
