@@ -100,11 +100,10 @@ class Heartbeat:
         storage: BaseHeartbeat = self.storage
 
         def beat() -> None:
-            while True:
+            # The first beat was recorded when the trial was claimed (take_trial).
+            while not self.done.wait(interval):
                 with contextlib.suppress(Exception):  # the next beat tries again
                     storage.record_heartbeat(self.trial_id)
-                if self.done.wait(interval):
-                    return
 
         self.thread = threading.Thread(target=beat, daemon=True)
         self.thread.start()
