@@ -55,18 +55,16 @@ class StudySettings:
 
     @property
     def trial_budget(self) -> int:
-        """The epochs each of a trial's nets trains."""
-        epochs = self.resolved().trial_epochs
-        assert epochs is not None
-        return epochs
+        """The epochs each of a trial's nets trains: `trial_epochs` as given, else the whole
+        budget for one net, or TRIAL_EPOCH_SHARE of it for several."""
+        if self.trial_epochs is not None:
+            return self.trial_epochs
+        share = 1.0 if self.trial_nets == 1 else TRIAL_EPOCH_SHARE
+        return max(1, round(share * self.epochs))
 
     def resolved(self) -> StudySettings:
-        """With `trial_epochs` filled in: as given, the whole budget for single nets, or
-        TRIAL_EPOCH_SHARE of it for several."""
-        if self.trial_epochs is not None:
-            return self
-        share = 1.0 if self.trial_nets == 1 else TRIAL_EPOCH_SHARE
-        return replace(self, trial_epochs=max(1, round(share * self.epochs)))
+        """With `trial_epochs` filled in, as a study stores it."""
+        return replace(self, trial_epochs=self.trial_budget)
 
 
 TRIAL_EPOCH_SHARE = 0.6  # 12 of 20 epochs: two nets cost 1.2x one net's 20 (benchmarks/noise.py)
