@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 
 STOPS = {signal.SIGINT, signal.SIGTERM}
 WORKER = "DIGIT_PAIRS_WORKER"  # set for the worker processes a command spawns
@@ -67,7 +68,9 @@ def children_start_deaf() -> Iterator[None]:
     """Processes started in the block begin with Ctrl-C and SIGTERM blocked (a signal mask
     passes to a child), so a stop cannot reach one while its interpreter starts, where Python
     would print a fatal error; each calls `let_stops_through()` once its own handlers are in
-    place, and a stop sent meanwhile arrives then."""
+    place, and a stop sent meanwhile arrives then. multiprocessing's resource tracker is
+    started first: starting it unblocks SIGINT and SIGTERM again, in the middle of the block."""
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     try:
         yield
