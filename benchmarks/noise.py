@@ -11,8 +11,10 @@ scored, from the same trained net, in the ways a trial's value can be read:
 - all pairs, last 3: the mean of that over the last three epochs;
 - digits: digit accuracy on the validation images.
 
-It prints the std of each over the runs (in points) and its ratio to the pairs' std, and the
-cost per trial of scoring every epoch on all pairs (runs with it and without it, alternated).
+It prints the std of each over the runs (in points), its ratio to the pairs' std with a 95%
+bootstrap interval (the runs resampled together, since every score of a run comes from the
+same net, and the candidate's run r shares run r's seeds), and the cost per trial of scoring
+every epoch on all pairs (runs with it and without it, alternated).
 
 A candidate value is measured beside it on the same seeds and splits: `--nets K` nets of the
 configuration trained side by side for `--short-epochs` epochs each, scored as their ensemble
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import random
 import statistics
 import time
 
@@ -35,6 +38,7 @@ from models import Config, train
 from search.objective import trial_seed
 
 SCORES = ("pairs", "all pairs", "all pairs, last 3", "digits")
+Run = tuple[dict[str, float], float]
 
 
 def one_run(job: tuple[int, int, int, bool, int]) -> tuple[dict[str, float], float]:
@@ -64,11 +68,27 @@ def one_run(job: tuple[int, int, int, bool, int]) -> tuple[dict[str, float], flo
     return scores, seconds
 
 
-def std_points(runs: list[tuple[dict[str, float], float]], score: str) -> float:
-    return 100 * statistics.stdev(r[0][score] for r in runs)
+def std_points(values: list[float]) -> float:
+    return 100 * statistics.stdev(values)
 
 
-def seconds(costs: list[tuple[dict[str, float], float]], jobs: list[tuple], want: tuple) -> float:
+def ratio_interval(
+    values: list[float], base: list[float], draws: int = 2000
+) -> tuple[float, float]:
+    """95% bootstrap interval of std(values) / std(base), resampling the runs in pairs."""
+    rng = random.Random(0)
+    n = len(values)
+    ratios = []
+    for _ in range(draws):
+        pick = [rng.randrange(n) for _ in range(n)]
+        b = statistics.stdev(base[i] for i in pick)
+        if b > 0:
+            ratios.append(statistics.stdev(values[i] for i in pick) / b)
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
+
+
+def seconds(costs: list[Run], jobs: list[tuple], want: tuple) -> float:
     """Median seconds of the cost runs whose (all_pairs, nets) is `want`."""
     return statistics.median(
         c[1] for c, job in zip(costs, jobs, strict=True) if (job[3], job[4]) == want
@@ -110,17 +130,24 @@ def main() -> None:
         f"default Config, {args.epochs} epochs, {args.runs} runs per regime, mnist5k "
         "(1000 training pairs, 500 validation pairs); std over runs in points"
     )
-    name_k = f"{args.nets} nets x {args.short_epochs} ep"
-    header = f"{'regime':<22}" + "".join(f"{s:>20}" for s in (*SCORES, name_k))
-    print(header)
-    for name, runs in results.items():
-        stds = {s: std_points(runs, s) for s in SCORES}
-        stds[name_k] = std_points(candidates[name], "all pairs")
-        cells = "".join(f"{v:>12.2f} ({v / stds['pairs']:.2f}x)" for v in stds.values())
-        print(f"{name:<22}{cells}")
-        means = [100 * statistics.mean(r[0][s] for r in runs) for s in SCORES]
-        means.append(100 * statistics.mean(r[0]["all pairs"] for r in candidates[name]))
-        print(f"{'  mean %':<22}" + "".join(f"{m:>20.2f}" for m in means))
+    name_k = f"{args.nets} nets x {args.short_epochs} ep, all pairs"
+    print(f"{'score':<30}" + "".join(f"{name:>36}" for name in results))
+    for score in (*SCORES, name_k):
+        cells, means = [], []
+        for name, runs in results.items():
+            base = [r[0]["pairs"] for r in runs]
+            source, key = (candidates[name], "all pairs") if score == name_k else (runs, score)
+            values = [r[0][key] for r in source]
+            std = std_points(values)
+            if score == "pairs":
+                cells.append(f"{std:.2f}")
+            else:
+                low, high = ratio_interval(values, base)
+                ratio = std / std_points(base)
+                cells.append(f"{std:.2f} ({ratio:.2f}x [{low:.2f}, {high:.2f}])")
+            means.append(f"{100 * statistics.mean(values):.2f}")
+        print(f"{score:<30}" + "".join(f"{c:>36}" for c in cells))
+        print(f"{'  mean %':<30}" + "".join(f"{m:>36}" for m in means))
     with_all = seconds(costs, cost_jobs, (True, 1))
     without = seconds(costs, cost_jobs, (False, 1))
     nets = seconds(costs, cost_jobs, (True, args.nets))
