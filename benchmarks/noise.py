@@ -41,7 +41,7 @@ SCORES = ("pairs", "all pairs", "all pairs, last 3", "digits")
 Run = tuple[dict[str, float], float]
 
 
-def one_run(job: tuple[int, int, int, bool, int]) -> tuple[dict[str, float], float]:
+def one_run(job: tuple[int, int, int, bool, int]) -> Run:
     split_seed, train_seed, epochs, all_pairs, nets = job
     torch.set_num_threads(1)
     splits = make_splits(load_source("mnist5k"), seed=split_seed)
