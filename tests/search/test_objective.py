@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 import optuna
 import pytest
 import torch
@@ -106,9 +104,11 @@ def test_baselines_replay_to_the_family_defaults(family: str) -> None:
 
 def test_a_trial_is_scored_as_the_ensemble_of_its_nets_one_value_an_epoch(mnist5k: Source) -> None:
     def run(nets: int) -> optuna.trial.FrozenTrial:
-        settings = StudySettings(epochs=5, trial_nets=nets, trial_epochs=2, train_pairs=200)
+        settings = StudySettings(
+            epochs=5, trial_nets=nets, trial_epochs=2, train_pairs=200, val_pairs=100
+        )
         objective = Objective(
-            SearchData.of(mnist5k, replace(settings, val_pairs=100)),
+            SearchData.of(mnist5k, settings),
             device=torch.device("cpu"),
             threads=1,
         )
