@@ -24,10 +24,10 @@ class StudySettings:
     seed: int = 0  # the data split, the samplers and every trial derive from it
     epochs: int = Config.epochs  # of a one-net trial and of every final-evaluation net
     # A trial (search and race) trains `trial_nets` nets side by side for `trial_epochs` each
-    # and is scored as their ensemble: 2 x 12 halves the spread of a trial's value for 1.2x the
-    # time of one net x 20 (benchmarks/noise.py), but the search then favours costlier
-    # configurations, so one net is the default. None: all of `epochs` for one net,
-    # TRIAL_EPOCH_SHARE of them for several.
+    # and is scored as their ensemble: 2 x 12 takes the std of a trial's value from 0.31 to
+    # 0.26 points (0.22 to 0.17 with the split fixed) for 1.23x the time of one net x 20
+    # (benchmarks/noise.py), but the main job then took longer for no better gain, so one net is
+    # the default. None: all of `epochs` for one net, TRIAL_EPOCH_SHARE of them for several.
     trial_nets: int = 1
     trial_epochs: int | None = None
     train_pairs: int = 1000
