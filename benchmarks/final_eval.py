@@ -45,9 +45,9 @@ def main() -> None:
     for _ in range(args.reps):
         for name, workers in arrangements.items():
             start = time.perf_counter()
-            rows = evaluate_rounds(jobs, dataset="mnist5k", data_dir=None, workers=workers)
+            rows = evaluate_rounds(jobs, dataset="mnist5k", data_dir=None, workers=workers).rows
             times[name].append(time.perf_counter() - start)
-            accuracy[name] = [r["test_accuracy"] for r in rows]
+            accuracy[name] = [r.test_accuracy for r in rows]
     print(f"{args.rounds} rounds x {args.epochs} epochs, {args.reps} alternating reps; medians")
     print(f"{'arrangement':>26}  {'seconds':>7}  {'all reps':>24}")
     for name, ts in times.items():

@@ -2,6 +2,7 @@
 
 from models.config import FAMILIES, HEADS, MAX_ENSEMBLE, Config
 from models.device import DEVICES, DeviceError, resolve_device
+from models.model_file import ModelFileError, Prediction, SavedModel, load_model, save_model
 from models.nets import build_model, count_parameters
 from models.training import Diverged, EpochStats, TrainResult, evaluate, train
 
@@ -14,10 +15,15 @@ __all__ = [
     "DeviceError",
     "Diverged",
     "EpochStats",
+    "ModelFileError",
+    "Prediction",
+    "SavedModel",
     "TrainResult",
     "build_model",
     "count_parameters",
     "evaluate",
+    "load_model",
     "resolve_device",
+    "save_model",
     "train",
 ]

@@ -52,6 +52,8 @@ class TrainResult:
     # With `first_net`, an ensemble's first net scored on its own beside the ensemble: one net
     # of the configuration, trained on the run's data from the run's seed, at no extra training.
     first_net: TrainResult | None = None
+    # The trained nets (config.ensemble of them), in eval mode, for a caller that keeps them.
+    nets: list[nn.Module] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,7 @@ def train(
             if on_epoch is not None:
                 on_epoch(stats)
         result.train_accuracy = evaluate(model, train_data, channels_last).comparison
+        result.nets = [m.model for m in members]
         if first is not None:
             first.train_accuracy = evaluate(members[0].model, train_data, channels_last).comparison
     return result

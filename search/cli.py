@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from data import DataError
-from models import DEVICES, MAX_ENSEMBLE, DeviceError
+from models import DEVICES, MAX_ENSEMBLE, DeviceError, ModelFileError
 from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
 from search.settings import DEFAULT_STUDY
 
 CORES = os.cpu_count() or 1
 # The project's own errors: each is a one-line message naming the fix. Anything else is a bug
 # and keeps its traceback.
-USER_ERRORS = (UsageError, DataError, DeviceError)
+USER_ERRORS = (UsageError, DataError, DeviceError, ModelFileError)
 # An environment fault, not a mistake: the database went away (exit status 1).
 FAULTS = (StorageLost, StorageDamaged)
 

@@ -21,7 +21,7 @@ import optuna
 import torch
 
 from data import load_source
-from models import resolve_device
+from models import build_model, count_parameters, resolve_device
 from search.ablation import SELECTED, first_net_variant, variants
 from search.cli import (
     CORES,
@@ -41,9 +41,10 @@ from search.cli import (
 )
 from search.errors import UsageError
 from search.interrupt import held, raise_on_interrupt
+from search.paths import model_path
 from search.publish import publish
 from search.render import tables
-from search.result import EvalResult, gain_over_default, one_net_gain, summarize_variants
+from search.result import EvalResult, ModelFile, gain_over_default, one_net_gain, summarize_variants
 from search.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
 from search.selection import pick_trial, replay
 from search.settings import StudySettings
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         first = first_net_variant(configs)
         jobs = [
             Job(name, c, r, seeds[r], settings.train_pairs, args.device,
-                first_net=first if name == SELECTED else None)
+                first_net=first if name == SELECTED else None,
+                keep=name == SELECTED and r == 0)  # round 0: no round is picked for its luck
             for r in range(args.rounds)
             for name, c in configs.items()
             if name != first
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(configs)} variant(s) x {args.rounds} rounds, {args.workers} worker(s)"
         )
         start = time.time()
-        rows = evaluate_rounds(
+        done = evaluate_rounds(
             jobs, dataset=settings.dataset, data_dir=settings.data_dir, workers=args.workers
         )
     except USER_ERRORS as e:
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
 
+    rows, kept = done.rows, done.kept
+    assert kept is not None, "round 0 of the selection keeps its nets"
+    selected = configs[SELECTED]
     result = EvalResult(
         study=args.study,
         trial=trial.number,
@@ -161,11 +166,22 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
             "optuna": optuna.__version__,
         },
+        model=ModelFile(
+            path=str(model_path(args.study)),
+            round=kept.round,
+            seed=kept.seed,
+            test_accuracy=kept.test_accuracy,
+            nets=selected.ensemble,
+            parameters=count_parameters(build_model(selected)),
+        ),
     )
     print(tables(result))
     with held():  # the files, the artifacts, the attribute and the note, all or none
-        json_path, html_path = publish(study, result)
-    print(f"\nsaved {json_path} and {html_path}; attached to study {args.study!r}")
+        json_path, html_path = publish(study, result, kept)
+    print(
+        f"\nsaved {result.model.path}, {json_path} and {html_path}; "
+        f"attached to study {args.study!r}"
+    )
     return 0
 
 

@@ -66,7 +66,18 @@ def tables(result: EvalResult) -> str:
             gain(result),
             table(rows, header=header),
             table(per_round, header=("round", "seed", "train acc %", "test acc %", "seconds")),
+            model_line(result),
         ]
+    )
+
+
+def model_line(result: EvalResult) -> str:
+    m = result.model
+    nets = f"{m.nets} nets" if m.nets > 1 else "one net"
+    return (
+        f"model: {m.path} (the selection as trained in round {m.round}: {nets} of "
+        f"{m.parameters:,} parameters, test accuracy {100 * m.test_accuracy:.2f} %); "
+        f"python -m search.predict --model {m.path} --help"
     )
 
 
@@ -87,4 +98,6 @@ def note(result: EvalResult, *, html_path: Path, json_path: Path) -> str:
         lines.append(f"| {name} | {pct(s.test)} | {interval(s.test)} | {100 * s.train.mean:.2f} |")
     lines.append("")
     lines.append(f"Report and JSON: {html_path}, {json_path} (also in this study's artifacts).")
+    lines.append("")
+    lines.append(model_line(result).replace("model: ", "Model file: ", 1) + ".")
     return "\n".join(lines)

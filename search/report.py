@@ -7,7 +7,7 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from search.render import gain
+from search.render import gain, model_line
 from search.result import EvalResult
 
 
@@ -100,5 +100,6 @@ test pairs and a new initialization. Test accuracy in %.</p>
 {box}
 {curves}
 <h2>Selected configuration</h2><table>{config_rows}</table>
+<h2>Model file</h2><p>{html.escape(model_line(result))}</p>
 </body></html>
 """

@@ -23,6 +23,18 @@ class VariantSummary:
 
 
 @dataclass(frozen=True)
+class ModelFile:
+    """The selection as trained in round 0, kept as a file (models.load_model reads it)."""
+
+    path: str
+    round: int
+    seed: int  # the round's seed: its training data, initialization and test pairs
+    test_accuracy: float  # that round's, on its test pairs
+    nets: int
+    parameters: int  # of one net
+
+
+@dataclass(frozen=True)
 class EvalResult:
     study: str
     trial: int
@@ -41,6 +53,7 @@ class EvalResult:
     wall_seconds: float
     command: str
     versions: dict[str, str]
+    model: ModelFile
 
     @property
     def config(self) -> Config:
@@ -77,6 +90,7 @@ class EvalResult:
             "wall_seconds": self.wall_seconds,
             "command": self.command,
             "versions": self.versions,
+            "model": asdict(self.model),
         }
 
 

@@ -46,6 +46,7 @@ class Job:
     # The variant that is this job's ensemble's first net scored alone, if any (one net of the
     # same configuration on the same round, read off the ensemble rather than trained again).
     first_net: str | None = None
+    keep: bool = False  # hand the trained nets back (the model file is made from them)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,30 @@ class RoundResult:
     torch_threads: int
 
 
+@dataclass(frozen=True)
+class KeptModel:
+    """A job's trained nets as CPU state dicts, with what a model file needs beside them."""
+
+    round: int
+    seed: int
+    test_accuracy: float
+    states: list[dict[str, torch.Tensor]]
+    mean: float  # the normalization the nets were trained with
+    std: float
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    rows: list[RoundResult]
+    kept: KeptModel | None
+
+
+@dataclass(frozen=True)
+class Rounds:
+    rows: list[RoundResult]
+    kept: KeptModel | None  # the one job's that asked to keep its nets
+
+
 def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     global _source, _threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
@@ -68,8 +93,9 @@ def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     _threads = threads
 
 
-def run_job(job: Job) -> list[RoundResult]:
-    """The job's round: its variant's row, and its first net's where the job names one."""
+def run_job(job: Job) -> JobOutput:
+    """The job's round: its variant's row, its first net's where the job names one, and its
+    nets where it asks to keep them."""
     assert _source is not None, "init_pool was not called"
     splits = make_splits(
         _source, seed=job.seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS
@@ -91,7 +117,13 @@ def run_job(job: Job) -> list[RoundResult]:
     if job.first_net is not None and result.first_net is not None:
         first = result.first_net
         rows.append(row(job.first_net, job, first, sum(h.seconds for h in first.history)))
-    return rows
+    kept = None
+    if job.keep:
+        states = [{k: t.cpu() for k, t in net.state_dict().items()} for net in result.nets]
+        kept = KeptModel(
+            job.round, job.seed, rows[0].test_accuracy, states, splits.mean, splits.std
+        )
+    return JobOutput(rows, kept)
 
 
 def row(variant: str, job: Job, result: TrainResult, seconds: float) -> RoundResult:
@@ -112,7 +144,7 @@ def row(variant: str, job: Job, result: TrainResult, seconds: float) -> RoundRes
 
 def evaluate_rounds(
     jobs: Sequence[Job], *, dataset: str, data_dir: str | None, workers: int
-) -> list[RoundResult]:
+) -> Rounds:
     """Run every job in `workers` processes of cores / workers threads each."""
     threads = max(1, CORES // workers)
     ctx = multiprocessing.get_context("spawn")
@@ -122,14 +154,15 @@ def evaluate_rounds(
             min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
         )
     try:
-        rows = []
+        rows, kept = [], None
         with tqdm(total=len(jobs), unit="run", desc="rounds") as bar:
-            for job_rows in pool.imap_unordered(run_job, jobs):
-                rows.extend(job_rows)
+            for out in pool.imap_unordered(run_job, jobs):
+                rows.extend(out.rows)
+                kept = out.kept or kept
                 bar.update()
         pool.close()
         pool.join()  # the processes end on their own; terminate() below only after an error
-        return rows
+        return Rounds(rows, kept)
     finally:
         pool.terminate()
         pool.join()

@@ -23,8 +23,8 @@ from optuna.storages.journal import JournalFileBackend
 
 from search.errors import StorageDamaged, UsageError
 from search.journal import cut_torn_tail, find_damage, journal_name
+from search.paths import STUDIES_DIR
 
-STUDIES_DIR = Path("studies")
 JOURNAL_SUFFIXES = (".journal", ".log")
 MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
 # Errors of two processes creating the same new schema at once (SQLite, PostgreSQL): the loser

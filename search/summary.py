@@ -8,11 +8,10 @@ import optuna
 from optuna.trial import TrialState
 
 from search.cli import table
+from search.paths import ARTIFACT_DIR
 from search.racing import Race, race_of
 from search.selection import best_search_trial
-from search.storage import STUDIES_DIR, StorageSpec
-
-ARTIFACT_DIR = STUDIES_DIR / "artifacts"
+from search.storage import StorageSpec
 
 
 def dashboard_command(spec: StorageSpec) -> str:

@@ -9,6 +9,7 @@ engine runs without a bridge (--bridge=none), and image builds run with --networ
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-BASE = "digit-pair-search-test-base:bookworm"  # Debian + Python venv + PostgreSQL + wheels
 APP = "digit-pair-search-test:latest"
 POSTGRES = "digit-pair-search-test-postgres:latest"
 MIRROR = "http://deb.debian.org/debian"
@@ -96,6 +96,14 @@ def requirements() -> list[str]:
     what pip needs to build the project itself."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return ["torch==2.13.0", *project["dependencies"], "setuptools>=68", "wheel"]
+
+
+# Debian + Python venv + PostgreSQL + wheels; tagged by the requirements, so that a base kept by
+# the engine from before a dependency changed is not used for the new ones.
+BASE = (
+    "digit-pair-search-test-base:bookworm-"
+    + hashlib.sha256("\n".join(requirements()).encode()).hexdigest()[:12]
+)
 
 
 def build_base(work: Path) -> None:

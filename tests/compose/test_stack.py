@@ -156,7 +156,12 @@ def test_final_eval_in_a_container_writes_its_report_into_the_shared_volume(
     report = stack.volume("studies") / "scaled" / "final_eval.json"
     result = json.loads(report.read_text())
     assert result["study"] == "scaled" and len(result["round_seeds"]) == 2
-    assert len(list((stack.volume("studies") / "artifacts").iterdir())) == 2
+    assert len(list((stack.volume("studies") / "artifacts").iterdir())) == 3
+    # The worker image answers with the model the evaluation left in the volume.
+    r = stack.compose("run", "--rm", "--no-deps", "worker", "python", "-m", "search.predict",
+                      "--model", "studies/scaled/model.safetensors", "--dataset", "mnist5k",
+                      env=env)  # fmt: skip
+    assert f"comparison accuracy: {100 * result['model']['test_accuracy']:.2f} %" in r.stdout
 
 
 def test_the_dashboard_container_shows_the_studies(stack: Stack) -> None:
@@ -177,7 +182,11 @@ def test_the_dashboard_container_shows_the_studies(stack: Stack) -> None:
     with urllib.request.urlopen(f"{api}/{names['scaled']}?after=0", timeout=10) as r:
         detail = json.load(r)
     assert len(detail["trials"]) == 8
-    assert {a["filename"] for a in detail["artifacts"]} == {"final_eval.json", "final_eval.html"}
+    assert {a["filename"] for a in detail["artifacts"]} == {
+        "model.safetensors",
+        "final_eval.json",
+        "final_eval.html",
+    }
     assert "Final evaluation" in json.dumps(detail["note"])
     assert detail["objective_names"] == ["validation accuracy"]
     stack.compose("rm", "-f", "-s", "dashboard", env=env)

@@ -54,7 +54,9 @@ def test_final_eval_writes_report_json_and_attaches_to_the_study(
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
     assert study.user_attrs["final_eval"]["selected"]["rounds"] == 3
     artifacts = list((cwd / "studies" / "artifacts").iterdir())
-    assert len(artifacts) == 2
+    assert len(artifacts) == 3  # the model file, the JSON and the HTML
+    assert result["model"]["path"] == "studies/tiny/model.safetensors"
+    assert "model: studies/tiny/model.safetensors" in r.stdout and "model.safetensors" in page
 
 
 def test_the_default_configuration_runs_on_the_same_rounds(
@@ -96,6 +98,13 @@ def test_the_default_configuration_runs_on_the_same_rounds(
     assert stored["gain_over_default"]["mean"] == gain["mean"] and stored["ensemble"] == 2
     one_net = result["one_net_gain_over_default"]["mean"]
     assert stored["one_net_gain_over_default"]["mean"] == one_net
+    # the model file holds the 2-net ensemble of round 0 and scores its test pairs exactly so
+    assert result["model"]["nets"] == 2 and result["model"]["seed"] == seeds[0]
+    r = run_cli("search.predict", "--model", result["model"]["path"], "--dataset", "mnist5k",
+                cwd=cwd)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    right = round(1000 * test["selected"][seeds[0]])
+    assert f"({right} of 1000)" in r.stdout and "(2 nets)" in r.stdout
 
 
 def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_path: Path) -> None:
