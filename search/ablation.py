@@ -8,7 +8,8 @@ from models import Config
 
 SELECTED = "selected"
 DEFAULT = "default config"  # the search's yardstick: Config's defaults, the study's epochs
-ONE_NET = "selected, one net"  # the selection without its ensemble: the search's own share
+ONE_NET = "selected, one net"  # the selection without its ensemble
+DEFAULT_ONE_NET = "default config, one net"  # the yardstick without its ensemble
 
 
 def default_config(epochs: int) -> Config:
@@ -18,18 +19,21 @@ def default_config(epochs: int) -> Config:
 
 
 def variants(config: Config, *, ablation: bool, ensemble: int = 1) -> dict[str, Config]:
-    """The selected config, trained as `ensemble` nets; as one net too when that is more than
-    one, so the search's share of the gain shows apart from the ensemble's; the default
-    configuration (one net, unless it is the selection); and with ablation, weight sharing
-    on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp baseline, one net each with
-    the selected hyper-parameters."""
+    """The selected config, trained as `ensemble` nets, and the default configuration trained
+    the same way (unless it is the selection), so that the gain compares like with like; with
+    more than one net, each of the two also as one net (its ensemble's first net), so that the
+    search's gain shows one net against one net, apart from what the ensemble adds; and with
+    ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp
+    baseline, one net each with the selected hyper-parameters."""
     single = replace(config, ensemble=1)
-    out = {SELECTED: replace(single, ensemble=ensemble)}
     default = default_config(config.epochs)
-    if ensemble > 1 and single != default:
+    out = {SELECTED: replace(single, ensemble=ensemble)}
+    if ensemble > 1:
         out[ONE_NET] = single
-    if default != out[SELECTED]:
-        out[DEFAULT] = default
+    if default != single:
+        out[DEFAULT] = replace(default, ensemble=ensemble)
+        if ensemble > 1:
+            out[DEFAULT_ONE_NET] = default
     if not ablation:
         return out
     aux_alpha = single.alpha if single.alpha < 1.0 else 0.5
@@ -45,11 +49,14 @@ def variants(config: Config, *, ablation: bool, ensemble: int = 1) -> dict[str, 
     return out
 
 
-def first_net_variant(configs: dict[str, Config]) -> str | None:
-    """The variant that is the selection as one net, when the selection is an ensemble: it is
-    read off the ensemble's first net in each round rather than trained again."""
-    selected = configs[SELECTED]
-    if selected.ensemble == 1:
-        return None
-    single = replace(selected, ensemble=1)
-    return next((name for name in (ONE_NET, DEFAULT) if configs.get(name) == single), None)
+def first_nets(configs: dict[str, Config]) -> dict[str, str]:
+    """For each ensemble variant whose configuration is also a one-net variant, that variant's
+    name: it is read off the ensemble's first net in each round rather than trained again."""
+    out = {}
+    for name, config in configs.items():
+        if config.ensemble > 1:
+            single = replace(config, ensemble=1)
+            found = next((n for n, c in configs.items() if c == single), None)
+            if found is not None:
+                out[name] = found
+    return out

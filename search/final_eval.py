@@ -22,7 +22,7 @@ import torch
 
 from data import load_source
 from models import build_model, count_parameters, resolve_device
-from search.ablation import SELECTED, first_net_variant, variants
+from search.ablation import SELECTED, first_nets, variants
 from search.cli import (
     CORES,
     FAULTS,
@@ -44,7 +44,14 @@ from search.interrupt import held, raise_on_interrupt
 from search.paths import model_path
 from search.publish import publish
 from search.render import tables
-from search.result import EvalResult, ModelFile, gain_over_default, one_net_gain, summarize_variants
+from search.result import (
+    EvalResult,
+    ModelFile,
+    ensemble_gain,
+    gain_over_default,
+    one_net_gain,
+    summarize_variants,
+)
 from search.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
 from search.selection import pick_trial, replay
 from search.settings import StudySettings
@@ -109,14 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             ensemble=args.ensemble,
         )
         seeds = [round_seed(args.seed, r) for r in range(args.rounds)]
-        first = first_net_variant(configs)
+        first = first_nets(configs)
         jobs = [
             Job(name, c, r, seeds[r], settings.train_pairs, args.device,
-                first_net=first if name == SELECTED else None,
+                first_net=first.get(name),
                 keep=name == SELECTED and r == 0)  # round 0: no round is picked for its luck
             for r in range(args.rounds)
             for name, c in configs.items()
-            if name != first
+            if name not in first.values()
         ]  # fmt: skip
         # Check the data once here: a bad --data-dir ends in one line before any work starts.
         load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
@@ -155,9 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         dataset=settings.dataset,
         train_pairs=settings.train_pairs,
         test_pairs=TEST_PAIRS,
-        summary=summarize_variants(rows, list(configs)),
+        summary=summarize_variants(rows, configs),
         gain=gain_over_default(rows),
         one_net_gain=one_net_gain(rows),
+        ensemble_gain=ensemble_gain(rows),
         rounds=rows,
         wall_seconds=time.time() - start,
         command=" ".join([PROG, *mask_argv(argv if argv is not None else sys.argv[1:])]),

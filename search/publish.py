@@ -81,6 +81,7 @@ def publish(study: optuna.Study, result: EvalResult, kept: KeptModel) -> tuple[P
         for name, g in (
             ("gain_over_default", result.gain),
             ("one_net_gain_over_default", result.one_net_gain),
+            ("ensemble_gain", result.ensemble_gain),
         )
     }
     found = {

@@ -23,6 +23,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.settings import StudySettings
 from search.space import baseline_params
 from search.trials import FINISHED, TAKEN
 
@@ -47,10 +48,13 @@ def race_trials(trials: Sequence[FrozenTrial], after: int) -> list[FrozenTrial]:
     return [t for t in trials if t.user_attrs.get(RACE_AFTER) == after]
 
 
-def finalists(trials: Sequence[FrozenTrial], k: int) -> list[FrozenTrial]:
-    """The default configuration's trial (the siamese baseline, when the study has it) and the
-    k best other complete search trials, one per configuration."""
-    default = baseline_params("siamese")
+def finalists(
+    trials: Sequence[FrozenTrial], k: int, *, yardstick: bool = True
+) -> list[FrozenTrial]:
+    """The default configuration's trial (the siamese baseline, when the study has it and
+    races its `yardstick`) and the k best other complete search trials, one per
+    configuration."""
+    default = baseline_params("siamese") if yardstick else None
     complete = [t for t in search_trials(trials) if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: (-(t.value or 0.0), t.number))
     out: list[FrozenTrial] = []
@@ -67,10 +71,16 @@ def finalists(trials: Sequence[FrozenTrial], k: int) -> list[FrozenTrial]:
 
 
 def enqueue_race(
-    study: optuna.Study, trials: Sequence[FrozenTrial], *, after: int, k: int, seeds: int
+    study: optuna.Study,
+    trials: Sequence[FrozenTrial],
+    *,
+    after: int,
+    k: int,
+    seeds: int,
+    yardstick: bool = True,
 ) -> int:
     """Queue every finalist on every race seed, seed by seed; returns how many were queued."""
-    chosen = finalists(trials, k)
+    chosen = finalists(trials, k, yardstick=yardstick)
     for index in range(1, seeds + 1):
         for t in chosen:
             study.enqueue_trial(
@@ -153,11 +163,23 @@ def intensify(standings: Sequence[Standing]) -> Standing | None:
 @dataclass(frozen=True)
 class Plan:
     """What a run works towards: `trials` finished search trials, then a race of `finalists`
-    (and the default configuration) on `seeds` race seeds; finalists = 0 is no race."""
+    (and the default configuration, unless the study has no `yardstick`) on `seeds` race
+    seeds; finalists = 0 is no race."""
 
     trials: int
     finalists: int
     seeds: int
+    yardstick: bool = True
+
+    @classmethod
+    def of(cls, settings: StudySettings, *, trials: int) -> Plan:
+        """The plan of a run towards `trials` on a study with these settings."""
+        return cls(
+            trials=trials,
+            finalists=settings.finalists,
+            seeds=settings.race_seeds,
+            yardstick=not settings.cold_start,
+        )
 
     def search_done(self, trials: Sequence[FrozenTrial]) -> bool:
         return sum(t.state in FINISHED for t in search_trials(trials)) >= self.trials
@@ -169,7 +191,7 @@ class Plan:
             return True
         runs = race_trials(trials, self.trials)
         if not runs:  # done only if there is nothing to race
-            return not finalists(trials, self.finalists)
+            return not finalists(trials, self.finalists, yardstick=self.yardstick)
         return not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
 
     def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
@@ -183,7 +205,7 @@ class Plan:
         finished = {
             (t.user_attrs[RACE_OF], t.user_attrs[RACE_SEED]) for t in runs if t.state in FINISHED
         }
-        planned = len(cells) if runs else (self.finalists + 1) * self.seeds
+        planned = len(cells) if runs else (self.finalists + self.yardstick) * self.seeds
         return search + len(finished), self.trials + planned
 
     def next_step(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
@@ -199,7 +221,12 @@ class Plan:
         runs = race_trials(trials, self.trials)
         if not runs:
             queued = enqueue_race(
-                study, trials, after=self.trials, k=self.finalists, seeds=self.seeds
+                study,
+                trials,
+                after=self.trials,
+                k=self.finalists,
+                seeds=self.seeds,
+                yardstick=self.yardstick,
             )
             return "wait" if queued else "done"  # the next look sees what was queued
         waiting = [t for t in trials if t.state == TrialState.WAITING]

@@ -23,19 +23,21 @@ def points(s: Summary) -> str:
 
 
 def gain(result: EvalResult) -> str:
-    """The search's gain over the default configuration, in one sentence."""
-    g, rounds, nets = result.gain, len(result.round_seeds), result.config.ensemble
-    ensemble = f" ({nets} nets)" if nets > 1 else ""
+    """The search's gain over the default configuration, like for like, in one sentence, and
+    what the ensemble adds on its own."""
+    rounds, nets = len(result.round_seeds), result.config.ensemble
+    alike = f"both as {nets} nets" if nets > 1 else "both as one net"
     if result.default_variant == SELECTED:
-        return f"the selection is the default configuration (gain 0 over {rounds} rounds)"
-    text = (
-        f"gain of the selection{ensemble} over the default configuration: {points(g)}, "
-        f"paired over {rounds} rounds"
-    )
+        text = f"the selection is the default configuration (gain 0 over {rounds} rounds)"
+    else:
+        text = (
+            f"gain of the selection over the default configuration, {alike}: "
+            f"{points(result.gain)}, paired over {rounds} rounds"
+        )
     if result.one_net_gain is not None:
-        text += f"; of the selection as one net: {points(result.one_net_gain)}"
-    elif nets > 1:
-        text += "; as one net the selection is the default configuration"
+        text += f"; both as one net: {points(result.one_net_gain)}"
+    if result.ensemble_gain is not None:
+        text += f"; {nets} nets instead of one add {points(result.ensemble_gain)} to the selection"
     return text
 
 

@@ -3,12 +3,12 @@ and a study note."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from models import Config
-from search.ablation import DEFAULT, ONE_NET, SELECTED
+from search.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
 from search.rounds import RoundResult
 from search.stats import Summary, paired, summarize
 
@@ -18,7 +18,7 @@ class VariantSummary:
     train: Summary
     test: Summary
     diff: Summary | None  # paired test difference to the variant `versus`
-    versus: str | None  # the selection; for a one-net variant, the selection as one net
+    versus: str | None  # the selection, or the selection as one net for a one-net variant
     seconds: float
 
 
@@ -47,8 +47,9 @@ class EvalResult:
     train_pairs: int
     test_pairs: int
     summary: dict[str, VariantSummary]
-    gain: Summary  # selected - default configuration, paired over the rounds
-    one_net_gain: Summary | None  # the selection as one net - default, with an ensemble
+    gain: Summary  # selected - default configuration, both as ensemble.nets, paired over rounds
+    one_net_gain: Summary | None  # the same, both as one net (their ensembles' first nets)
+    ensemble_gain: Summary | None  # the selection - the selection as one net
     rounds: list[RoundResult]
     wall_seconds: float
     command: str
@@ -86,6 +87,7 @@ class EvalResult:
             "default_variant": self.default_variant,
             "gain_over_default": asdict(self.gain),
             "one_net_gain_over_default": asdict(self.one_net_gain) if self.one_net_gain else None,
+            "ensemble_gain": asdict(self.ensemble_gain) if self.ensemble_gain else None,
             "rounds": [asdict(r) for r in self.rounds],
             "wall_seconds": self.wall_seconds,
             "command": self.command,
@@ -95,19 +97,19 @@ class EvalResult:
 
 
 def summarize_variants(
-    rows: Sequence[RoundResult], names: Sequence[str]
+    rows: Sequence[RoundResult], configs: Mapping[str, Config]
 ) -> dict[str, VariantSummary]:
     """Per variant: train and test accuracy over rounds, and the paired test difference (the
     rounds share their data, so the difference is paired) to the selected configuration, or,
     where the selection is an ensemble, a one-net variant's to the selection as one net, so
-    that an ablation compares like with like."""
+    that every comparison is like with like."""
     grouped = by_variant(rows)
-    by = {n: grouped.get(n, []) for n in names}
+    by = {n: grouped.get(n, []) for n in configs}
     out = {}
     for name, runs in by.items():
         test = [r.test_accuracy for r in runs]
         versus = None if name == SELECTED else SELECTED
-        if ONE_NET in by and name not in (SELECTED, ONE_NET):
+        if ONE_NET in by and configs[name].ensemble == 1 and name != ONE_NET:
             versus = ONE_NET
         out[name] = VariantSummary(
             train=summarize([r.train_accuracy for r in runs]),
@@ -132,17 +134,25 @@ def test_accuracies(rows: Sequence[RoundResult], name: str) -> list[float]:
 
 
 def gain_over_default(rows: Sequence[RoundResult]) -> Summary:
-    """Test accuracy of the selection minus the default configuration's, round by round; zero
-    when the selection is the default configuration."""
+    """Test accuracy of the selection minus the default configuration's, trained alike (the
+    same number of nets), round by round; zero when the selection is the default
+    configuration."""
     default = DEFAULT if DEFAULT in {r.variant for r in rows} else SELECTED
     return paired(test_accuracies(rows, SELECTED), test_accuracies(rows, default))
 
 
 def one_net_gain(rows: Sequence[RoundResult]) -> Summary | None:
-    """With an ensemble: the selection as one net minus the default configuration, round by
-    round (the search's own share of the gain); None without one, or when the selection as
-    one net is the default configuration."""
+    """With an ensemble: the same gain one net against one net (each ensemble's first net),
+    round by round; None without an ensemble, or when the selection is the default."""
     names = {r.variant for r in rows}
-    if ONE_NET not in names or DEFAULT not in names:
+    if ONE_NET not in names or DEFAULT_ONE_NET not in names:
         return None
-    return paired(test_accuracies(rows, ONE_NET), test_accuracies(rows, DEFAULT))
+    return paired(test_accuracies(rows, ONE_NET), test_accuracies(rows, DEFAULT_ONE_NET))
+
+
+def ensemble_gain(rows: Sequence[RoundResult]) -> Summary | None:
+    """What the ensemble adds to the selection: its nets together minus its first net alone,
+    round by round; None without an ensemble."""
+    if ONE_NET not in {r.variant for r in rows}:
+        return None
+    return paired(test_accuracies(rows, SELECTED), test_accuracies(rows, ONE_NET))

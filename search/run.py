@@ -99,6 +99,9 @@ def build_parser() -> Parser:
     p.add_argument("--create-only", action="store_true",
                    help="create (or check) the study and exit: the one-shot step before workers "
                    "start")
+    p.add_argument("--cold-start", action="store_true",
+                   help="search with no hint: Config's defaults are neither queued first nor "
+                   "raced as the yardstick (a study setting; default: both)")
     p.add_argument("--no-baselines", action="store_true",
                    help="do not queue Config's default configuration of each family as a new "
                    "study's first trials (queued by default)")
@@ -134,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 "val_pairs": args.val_pairs,
                 "finalists": args.finalists,
                 "race_seeds": args.race_seeds,
+                "cold_start": True if args.cold_start else None,
             },
             trials=args.trials,
             sampler=args.sampler,

@@ -125,7 +125,7 @@ def run(request: RunRequest) -> int:
                     study.set_metric_names([METRIC])  # what the dashboard and CLI call the value
                 for name, value in data.settings.to_user_attrs().items():
                     study.set_user_attr(name, value)
-                if request.baselines:
+                if request.baselines and not data.settings.cold_start:
                     for params in baselines():
                         study.enqueue_trial(params, user_attrs={"baseline": True})
         return run_study(request, study, storage=storage, data=data)
@@ -150,7 +150,7 @@ def run_study(
                 file=sys.stderr,
             )
     settings = data.settings
-    plan = Plan(trials=request.trials, finalists=settings.finalists, seeds=settings.race_seeds)
+    plan = Plan.of(settings, trials=request.trials)
     trials = study.get_trials(deepcopy=False)
     finished, total = plan.progress(trials)
     if request.create_only:

@@ -36,6 +36,9 @@ class StudySettings:
     # default one, each trained again on `race_seeds` further seeds; 0 finalists is no race.
     finalists: int = 5
     race_seeds: int = 5
+    # No hint from earlier measurement: Config's defaults are neither queued as the first
+    # trials nor raced as the yardstick, so the search shows what it finds from nothing.
+    cold_start: bool = False
 
     def to_user_attrs(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +48,7 @@ class StudySettings:
         """The settings stored with a study; one a study lacks takes its default."""
         values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
         for name, value in values.items():
-            kind = str if name in ("dataset", "data_dir") else int
+            kind = str if name in ("dataset", "data_dir") else bool if name in FLAGS else int
             if not (isinstance(value, kind) or (value is None and name in OPTIONAL)):
                 raise UsageError(
                     f"study {study!r} has a malformed {name} setting ({value!r}): "
@@ -69,6 +72,7 @@ class StudySettings:
 
 TRIAL_EPOCH_SHARE = 0.6  # 12 of 20 epochs: two nets cost 1.2x one net's 20 (benchmarks/noise.py)
 OPTIONAL = ("data_dir", "val_pairs", "trial_epochs")
+FLAGS = ("cold_start",)  # settings that are on or off, given as a flag without a value
 # Flags of search.run that name a setting; data_dir may differ between runs (a moved folder).
 CHECKED = (
     "dataset",
@@ -80,6 +84,7 @@ CHECKED = (
     "race_seeds",
     "trial_nets",
     "trial_epochs",
+    "cold_start",
 )
 
 
@@ -92,9 +97,13 @@ def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str
     for name in CHECKED:
         if name in given and given[name] != getattr(stored, name):
             flag = "--" + name.replace("_", "-")
+            how = (
+                f"without {flag}"
+                if name in FLAGS
+                else f"with {flag} {getattr(stored, name)}, not {given[name]}"
+            )
             raise UsageError(
-                f"study {study!r} was created with {flag} {getattr(stored, name)}, not "
-                f"{given[name]}; drop {flag} or start a new study with --study"
+                f"study {study!r} was created {how}; drop {flag} or start a new study with --study"
             )
     if "data_dir" in given:
         return replace(stored, data_dir=given["data_dir"])

@@ -11,6 +11,7 @@ from search.cli import table
 from search.paths import ARTIFACT_DIR
 from search.racing import Race, race_of
 from search.selection import best_search_trial
+from search.settings import StudySettings
 from search.storage import StorageSpec
 
 
@@ -61,6 +62,11 @@ def summary(
         if race is not None:
             lines.append("")
             lines.append(race_table(race))
+        if StudySettings.from_user_attrs(study.user_attrs, study=study.study_name).cold_start:
+            lines.append(
+                "cold start: the default configuration was neither queued nor raced "
+                "(search.final_eval still measures the selection against it)"
+            )
         lines.append("")
         params = [(k, format_value(v)) for k, v in chosen.params.items()]
         lines.append(table(params, header=(f"trial #{chosen.number}", "value")))

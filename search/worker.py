@@ -64,7 +64,7 @@ class WorkerSpec:
     @property
     def plan(self) -> Plan:
         s = self.settings
-        return Plan(trials=self.trials, finalists=s.finalists, seeds=s.race_seeds)
+        return Plan.of(s, trials=self.trials)
 
 
 def worker_id(pid: int | None = None) -> str:

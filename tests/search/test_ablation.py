@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models import Config
-from search.ablation import DEFAULT, ONE_NET, SELECTED, first_net_variant, variants
+from search.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED, first_nets, variants
 
 
 def test_a_siamese_selection_gets_the_four_cells_and_the_mlp() -> None:
@@ -33,23 +33,25 @@ def test_the_default_selected_is_not_trained_twice() -> None:
     assert variants(Config(epochs=5), ablation=False) == {SELECTED: Config(epochs=5)}
 
 
-def test_an_ensemble_is_also_trained_as_one_net_and_the_ablation_uses_one_net() -> None:
+def test_an_ensemble_is_compared_with_the_default_as_an_ensemble_and_both_as_one_net() -> None:
     config = Config(nb_filters=48, alpha=0.3)
     out = variants(config, ablation=True, ensemble=3)
     assert out[SELECTED] == replace(config, ensemble=3)
-    assert out[ONE_NET] == config and out[DEFAULT] == Config()
+    assert out[DEFAULT] == Config(ensemble=3)  # like for like: the same number of nets
+    assert out[ONE_NET] == config and out[DEFAULT_ONE_NET] == Config()
     assert out["siamese ws=on aux=off"] == replace(config, alpha=1.0)  # one net
-    assert all(c.ensemble == 1 for name, c in out.items() if name != SELECTED)
-    assert len(out) == 7
+    assert all(c.ensemble == 1 for name, c in out.items() if name not in (SELECTED, DEFAULT))
+    assert len(out) == 8
 
 
 def test_the_default_as_an_ensemble_is_compared_with_itself_as_one_net() -> None:
     out = variants(Config(epochs=5), ablation=False, ensemble=3)
-    assert out == {SELECTED: Config(epochs=5, ensemble=3), DEFAULT: Config(epochs=5)}
+    assert out == {SELECTED: Config(epochs=5, ensemble=3), ONE_NET: Config(epochs=5)}
 
 
-def test_the_selection_as_one_net_is_read_off_its_ensemble() -> None:
+def test_each_ensemble_s_one_net_variant_is_read_off_its_first_net() -> None:
     config = Config(nb_filters=48, alpha=0.3)
-    assert first_net_variant(variants(config, ablation=True, ensemble=3)) == ONE_NET
-    assert first_net_variant(variants(Config(), ablation=False, ensemble=2)) == DEFAULT
-    assert first_net_variant(variants(config, ablation=True)) is None
+    both = first_nets(variants(config, ablation=True, ensemble=3))
+    assert both == {SELECTED: ONE_NET, DEFAULT: DEFAULT_ONE_NET}
+    assert first_nets(variants(Config(), ablation=False, ensemble=2)) == {SELECTED: ONE_NET}
+    assert first_nets(variants(config, ablation=True)) == {}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna_dashboard import get_note
 
 from data.fetch import cache_dir
 from tests.helpers import TINY, load_study, run_cli, write_mnist
@@ -64,40 +65,51 @@ def test_the_default_configuration_runs_on_the_same_rounds(
 ) -> None:
     cwd = copy_study(tiny_study, tmp_path)
     # trial 1 is the cnn baseline, so the default (siamese) configuration is another variant;
-    # as an ensemble, the selection is also trained as one net, on the same rounds
+    # both are trained as 2 nets on the same rounds, and each is also scored as one net
     r = run_cli("search.final_eval", "--study", "tiny", "--trial", "1", "--no-ablation",
                 "--rounds", "3", "--ensemble", "2", cwd=cwd)  # fmt: skip
     assert r.returncode == 0, r.stderr
     result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
     default, one = result["default_variant"], "selected, one net"
-    assert default == "default config" and set(result["variants"]) == {"selected", one, default}
-    assert result["variants"][default]["family"] == "siamese"
-    assert result["variants"][default]["epochs"] == 2  # the study's budget
-    assert result["variants"][default]["ensemble"] == result["variants"][one]["ensemble"] == 1
-    assert result["variants"]["selected"] == dict(result["variants"][one], ensemble=2)
+    default_one = "default config, one net"
+    assert default == "default config"
+    assert set(result["variants"]) == {"selected", one, default, default_one}
+    variants = result["variants"]
+    assert variants[default]["family"] == "siamese"
+    assert variants[default]["epochs"] == 2  # the study's budget
+    assert variants[default]["ensemble"] == variants["selected"]["ensemble"] == 2  # alike
+    assert variants[default_one] == dict(variants[default], ensemble=1)
+    assert variants["selected"] == dict(variants[one], ensemble=2)
     test = {
         name: {r["seed"]: r["test_accuracy"] for r in result["rounds"] if r["variant"] == name}
-        for name in ("selected", one, default)
+        for name in ("selected", one, default, default_one)
     }
-    assert set(test[default]) == set(test["selected"]) == set(test[one])
-    assert set(test[default]) == set(result["round_seeds"])
     seeds = result["round_seeds"]
-    for variant, key in (("selected", "gain_over_default"), (one, "one_net_gain_over_default")):
-        diffs = [test[variant][s] - test[default][s] for s in seeds]
+    assert all(set(t) == set(seeds) for t in test.values())  # the same rounds for all four
+    for variant, versus, key in (
+        ("selected", default, "gain_over_default"),
+        (one, default_one, "one_net_gain_over_default"),
+        ("selected", one, "ensemble_gain"),
+    ):
+        diffs = [test[variant][s] - test[versus][s] for s in seeds]
         assert result[key]["mean"] == pytest.approx(sum(diffs) / 3) and result[key]["n"] == 3
     summary = result["summary"]  # one-net variants are compared with the one-net selection
-    assert summary[one]["versus"] == "selected" and summary[default]["versus"] == one
-    assert summary[default]["diff"]["mean"] == pytest.approx(-result[key]["mean"])
+    assert summary[one]["versus"] == "selected" and summary[default]["versus"] == "selected"
+    assert summary[default_one]["versus"] == one
+    one_net = result["one_net_gain_over_default"]["mean"]
+    assert summary[default_one]["diff"]["mean"] == pytest.approx(-one_net)
     gain = result["gain_over_default"]
-    assert "gain of the selection (2 nets) over the default configuration" in r.stdout
-    assert "of the selection as one net" in r.stdout and "as 2 nets" in r.stdout
+    headline = "gain of the selection over the default configuration, both as 2 nets"
+    assert headline in r.stdout and "both as one net" in r.stdout and "as 2 nets" in r.stdout
+    assert "2 nets instead of one add" in r.stdout
     page = (cwd / "studies" / "tiny" / "final_eval.html").read_text()
-    assert "gain of the selection (2 nets) over the default configuration" in page
+    assert headline in page and "both as one net" in page
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
     stored = study.user_attrs["final_eval"]
     assert stored["gain_over_default"]["mean"] == gain["mean"] and stored["ensemble"] == 2
-    one_net = result["one_net_gain_over_default"]["mean"]
     assert stored["one_net_gain_over_default"]["mean"] == one_net
+    assert stored["ensemble_gain"]["mean"] == result["ensemble_gain"]["mean"]
+    assert headline in get_note(study) and "both as one net" in get_note(study)
     # the model file holds the 2-net ensemble of round 0 and scores its test pairs exactly so
     assert result["model"]["nets"] == 2 and result["model"]["seed"] == seeds[0]
     r = run_cli("search.predict", "--model", result["model"]["path"], "--dataset", "mnist5k",
@@ -126,7 +138,8 @@ def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_pat
     assert numbers(a) == numbers(b)
     assert a["round_seeds"] == b["round_seeds"]
     assert set(a["round_seeds"]).isdisjoint(c["round_seeds"])
-    assert set(a["variants"]) <= {"selected", "default config"}  # no ablation
+    alike = {"selected", "selected, one net", "default config", "default config, one net"}
+    assert set(a["variants"]) <= alike  # no ablation
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from models import FAMILIES
 from search.locks import SlotLock
 from search.racing import (
     RACE_AFTER,
@@ -29,12 +30,13 @@ from search.space import baseline_params, suggest_config
 from search.storage import StorageSpec
 from search.trials import FINISHED, fail_and_retry
 from search.worker import WAIT, take_trial
-from tests.helpers import load_study, run_cli
+from tests.helpers import assert_one_line_error, load_study, run_cli
 from tests.search.workers import start, wait_for
 
 DEFAULT = baseline_params("siamese")
 RACE = ["--epochs", "2", "--train-pairs", "100", "--val-pairs", "50", "--finalists", "2",
         "--race-seeds", "2"]  # fmt: skip
+TINY_DATA = ["--epochs", "1", "--train-pairs", "100", "--val-pairs", "50"]
 NO_LOCK = SlotLock(StorageSpec("sqlite", "sqlite:///unused.db"), "s")  # one process: no lock
 
 
@@ -62,6 +64,38 @@ def test_the_finalists_are_the_default_and_the_best_other_configurations() -> No
     trials = searched().trials
     assert [t.number for t in finalists(trials, 2)] == [1, 3, 2]
     assert [t.number for t in finalists(trials, 5)] == [1, 3, 2, 0]  # one per configuration
+
+
+def test_without_a_yardstick_the_default_takes_no_seat_of_its_own() -> None:
+    trials = searched().trials
+    assert [t.number for t in finalists(trials, 2, yardstick=False)] == [3, 2]
+    assert [t.number for t in finalists(trials, 5, yardstick=False)] == [3, 2, 1, 0]
+
+
+def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "cold",
+                "--cold-start", "--pruner", "none", *RACE, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "cold start: the default configuration was neither queued nor raced" in r.stdout
+    study = load_study(f"sqlite:///{tmp_path}/studies/cold.db", "cold")
+    assert study.user_attrs["cold_start"] is True
+    trials = study.get_trials()
+    assert not any(t.user_attrs.get("baseline") for t in trials)
+    assert all(t.params != baseline_params(family) for t in trials for family in FAMILIES)
+    race = race_of(study)
+    assert race is not None and race.complete and len(race.standings) == 2  # the 2 finalists
+    assert not any(s.default for s in race.standings)
+    assert "(default)" not in r.stdout
+    assert sum(t.user_attrs.get(RACE_AFTER) == 4 for t in trials) == 2 * 2  # 2 seeds each
+    # the setting is the study's: a re-run keeps it, a warm study refuses it
+    r = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "cold",
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0 and "cold start" in r.stdout, r.stderr
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "warm",
+                "--finalists", "0", *TINY_DATA, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = run_cli("search.run", "--trials", "1", "--study", "warm", "--cold-start", cwd=tmp_path)
+    assert_one_line_error(r, "was created without --cold-start")
 
 
 def test_a_challenger_must_beat_the_incumbent_on_the_incumbents_seeds() -> None:
