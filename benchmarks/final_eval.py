@@ -13,8 +13,8 @@ import time
 from dataclasses import replace
 
 from models import Config
-from search.cli import CORES
-from search.rounds import Job, evaluate_rounds, round_seed
+from search.evaluation import Job, evaluate_rounds, round_seed
+from search.machine import CORES
 
 CONFIG = Config(  # a mid-size siamese configuration, like those the search selects
     family="siamese",

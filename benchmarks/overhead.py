@@ -1,7 +1,7 @@
 """Benchmark: the search's own cost per trial (sampler, pruner, storage, slot lock) as a share
 of the trial's time, for the default storages and PostgreSQL.
 
-Each storage gets a study; trials are taken by the real worker loop (search.worker.run_trials
+Each storage gets a study; trials are taken by the real worker loop (search.execution.run_trials
 with the default TPE sampler and pruner), one trial at a time, alternating between the
 storages. Every method of the study's storage, sampler and pruner, and the slot lock, is timed
 where the worker calls it (outermost calls on the worker's thread only, so a sampler reading the
@@ -30,27 +30,34 @@ from typing import Any
 
 import optuna
 import psycopg
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from data import load_source
 from models import resolve_device
-from search.locks import SlotLock
-from search.objective import Objective, SearchData
-from search.racing import Plan, is_race
-from search.settings import StudySettings
-from search.storage import StorageSpec, find_storage, open_storage, parse_storage
-from search.strategies import DEFAULT_PRUNER, make_pruner, make_sampler
-from search.worker import run_trials
+from search.execution import StudyHandle, run_trials
+from search.storage import SlotLock, StorageSpec, find_storage, open_storage, parse_storage
+from search.study import (
+    DEFAULT_PRUNER,
+    Objective,
+    Plan,
+    SearchData,
+    StudySettings,
+    is_race,
+    make_pruner,
+    make_sampler,
+)
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-# Every storage method, the heartbeat ones (fail_stale_trials calls _get_stale_trial_ids) included.
-STORAGE_METHODS = [
-    n
-    for base in (optuna.storages.BaseStorage, BaseHeartbeat)
-    for n in dir(base)
-    if not n.startswith("__") and n != "_abc_impl"
-]
+# Every public storage method, RDBStorage's heartbeat ones included (what fail_stale_trials
+# does through Optuna's private methods counts as "other").
+STORAGE_METHODS = sorted(
+    {
+        n
+        for base in (optuna.storages.BaseStorage, optuna.storages.RDBStorage)
+        for n in dir(base)
+        if not n.startswith("_")
+    }
+)
 SAMPLER_METHODS = [n for n in dir(optuna.samplers.BaseSampler) if not n.startswith("_")]
 
 
@@ -179,26 +186,28 @@ def measure(
     """Per storage and trial: (trial wall s, search s, other s); and each storage's clock."""
     studies = {}
     for name, spec in specs.items():
+        storage = open_storage(spec)
         study = optuna.create_study(
             study_name="bench",
-            storage=open_storage(spec),
+            storage=storage,
             direction="maximize",
             sampler=make_sampler("tpe", seed=args.seed, parallel=True),
             pruner=make_pruner(DEFAULT_PRUNER, epochs=args.epochs),
         )
         study.add_trials(past)
         clock = Clock()
-        clock.instrument(study._storage, STORAGE_METHODS)
+        clock.instrument(storage, STORAGE_METHODS)
         clock.instrument(study.sampler, SAMPLER_METHODS)
         clock.instrument(study.pruner, ["prune"])
-        studies[name] = (study, TimedSlotLock(spec, "bench", clock), clock)
+        studies[name] = (StudyHandle.of(study, storage), TimedSlotLock(spec, "bench", clock), clock)
     rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in specs}
     for i in range(args.trials):
-        for name, (study, lock, clock) in studies.items():  # alternating: A, B, C, A, B, C, ...
+        for name, (handle, lock, clock) in studies.items():  # alternating: A, B, C, A, B, C, ...
+            study = handle.study
             clock.seconds = 0.0
             start = time.perf_counter()
             plan = Plan(trials=len(past) + i + 1, finalists=0, seeds=1)  # search trials only
-            run_trials(study, objective, plan=plan, lock=lock, deadline=None)
+            run_trials(handle, objective, plan=plan, lock=lock, deadline=None)
             wall, search = time.perf_counter() - start, clock.seconds
             last = study.get_trials(deepcopy=False)[-1]
             training = last.user_attrs["seconds_per_epoch"] * len(last.intermediate_values)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -12,9 +11,9 @@ from typing import Any, NoReturn
 from data import DataError
 from models import DEVICES, MAX_ENSEMBLE, DeviceError, ModelFileError
 from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
-from search.settings import DEFAULT_STUDY
+from search.machine import CORES
+from search.study import DEFAULT_STUDY
 
-CORES = os.cpu_count() or 1
 # The project's own errors: each is a one-line message naming the fix. Anything else is a bug
 # and keeps its traceback.
 USER_ERRORS = (UsageError, DataError, DeviceError, ModelFileError)
@@ -137,15 +136,3 @@ def fail_on_full_disk(prog: str, error: OSError) -> NoReturn:
     if not message:
         raise error
     fail(prog, message, status=1)
-
-
-def table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
-    """A plain aligned text table."""
-    all_rows = ([header] if header else []) + rows
-    widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in all_rows
-    ]
-    if header:
-        lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

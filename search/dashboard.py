@@ -18,10 +18,10 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from search.cli import FAULTS, USER_ERRORS, Parser, add_study_options, fail, port_number
 from search.errors import UsageError
+from search.execution import dashboard_command
 from search.interrupt import raise_on_interrupt
 from search.paths import ARTIFACT_DIR
 from search.storage import find_storage, open_storage
-from search.summary import dashboard_command
 
 PROG = "search.dashboard"
 

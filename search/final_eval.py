@@ -22,9 +22,7 @@ import torch
 
 from data import load_source
 from models import build_model, count_parameters, resolve_device
-from search.ablation import SELECTED, first_nets, variants
 from search.cli import (
-    CORES,
     FAULTS,
     USER_ERRORS,
     Parser,
@@ -40,22 +38,28 @@ from search.cli import (
     seed_value,
 )
 from search.errors import UsageError
-from search.interrupt import held, raise_on_interrupt
-from search.paths import model_path
-from search.publish import publish
-from search.render import tables
-from search.result import (
+from search.evaluation import (
+    SELECTED,
+    TEST_PAIRS,
     EvalResult,
+    Job,
     ModelFile,
     ensemble_gain,
+    evaluate_rounds,
+    first_nets,
     gain_over_default,
     one_net_gain,
+    publish,
+    round_seed,
     summarize_variants,
+    tables,
+    variants,
 )
-from search.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
-from search.selection import pick_trial, replay
-from search.settings import StudySettings
+from search.interrupt import held, raise_on_interrupt
+from search.machine import CORES
+from search.paths import model_path
 from search.storage import find_storage, mask_argv, open_storage
+from search.study import StudySettings, pick_trial, replay
 
 PROG = "search.final_eval"
 DEFAULT_ENSEMBLE = 3

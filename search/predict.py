@@ -22,11 +22,11 @@ from search.cli import (
     non_negative_int,
     positive_int,
     seed_value,
-    table,
 )
+from search.evaluation import TEST_PAIRS, round_seed
 from search.paths import model_path
-from search.rounds import TEST_PAIRS, round_seed
-from search.settings import DEFAULT_STUDY
+from search.study import DEFAULT_STUDY
+from search.tables import table
 
 PROG = "search.predict"
 

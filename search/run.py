@@ -17,7 +17,6 @@ import optuna
 
 from data import DATASETS
 from search.cli import (
-    CORES,
     FAULTS,
     USER_ERRORS,
     Parser,
@@ -35,10 +34,10 @@ from search.cli import (
     seed_value,
     training_pairs,
 )
-from search.runner import RunRequest, run
-from search.settings import TRIAL_EPOCH_SHARE, StudySettings
+from search.execution import RunRequest, run
+from search.machine import CORES
 from search.storage import choose_storage
-from search.strategies import DEFAULT_PRUNER, PRUNERS, SAMPLERS
+from search.study import DEFAULT_PRUNER, PRUNERS, SAMPLERS, TRIAL_EPOCH_SHARE, StudySettings
 
 PROG = "search.run"
 # Measured on 2 cores (benchmarks/workers.py): two 1-thread processes finish 1.18-1.19x the trials

@@ -14,12 +14,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.progress import show_progress
-from search.racing import Plan
-from search.retries import STORAGE_ERRORS
-from search.storage import open_storage, parse_storage
-from search.trials import FINISHED
-from search.worker import finish_trial
+from search.execution import StudyHandle, finish_trial, show_progress
+from search.storage import STORAGE_ERRORS, open_storage, parse_storage
+from search.study import FINISHED, Plan
 from tests.helpers import load_study
 from tests.search.postgres import allow_connections
 from tests.search.workers import check_exact, running_trial_of, start, wait_for
@@ -145,11 +142,13 @@ def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: P
 
 
 def test_a_trial_failed_by_another_worker_is_not_told_again(pg_url: str) -> None:
-    s = optuna.create_study(study_name="told", storage=open_storage(parse_storage(pg_url)))
+    storage = open_storage(parse_storage(pg_url))
+    s = optuna.create_study(study_name="told", storage=storage)
+    handle = StudyHandle.of(s, storage)
     trial = s.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    s._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)  # as stale
-    assert finish_trial(s, trial, 0.5, TrialState.COMPLETE, None) is None
-    assert finish_trial(s, trial, None, TrialState.FAIL, "interrupted") is None
+    storage.set_trial_state_values(handle.trial_id(trial.number), state=TrialState.FAIL)  # stale
+    assert finish_trial(handle, trial, 0.5, TrialState.COMPLETE, None) is None
+    assert finish_trial(handle, trial, None, TrialState.FAIL, "interrupted") is None
     assert [t.state for t in s.get_trials()] == [TrialState.FAIL]
 
 

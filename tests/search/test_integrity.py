@@ -17,9 +17,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.execution import retry
 from search.interrupt import children_start_deaf, held
 from search.storage import mask_argv, mask_password
-from search.trials import FINISHED, retry
+from search.study import FINISHED
 from tests.helpers import TINY, assert_one_line_error, files, load_study, run_cli
 from tests.search.workers import start, wait_for
 

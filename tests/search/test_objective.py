@@ -6,10 +6,15 @@ import torch
 
 from data import Source
 from models import Config
-from search.objective import Objective, SearchData
-from search.racing import RACE_SEED, race_seed
-from search.settings import StudySettings
-from search.space import baseline_params, suggest_config
+from search.study import (
+    RACE_SEED,
+    Objective,
+    SearchData,
+    StudySettings,
+    baseline_params,
+    race_seed,
+    suggest_config,
+)
 
 PARAMS = {
     "family": "siamese",

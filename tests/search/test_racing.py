@@ -14,22 +14,23 @@ import pytest
 from optuna.trial import TrialState
 
 from models import FAMILIES
-from search.locks import SlotLock
-from search.racing import (
+from search.execution import StudyHandle, fail_and_retry, take_trial
+from search.storage import SlotLock, StorageSpec
+from search.study import (
+    FINISHED,
     RACE_AFTER,
     RACE_OF,
     RACE_SEED,
     Plan,
     Standing,
+    Step,
+    baseline_params,
     finalists,
     intensify,
+    pick_trial,
     race_of,
+    suggest_config,
 )
-from search.selection import pick_trial
-from search.space import baseline_params, suggest_config
-from search.storage import StorageSpec
-from search.trials import FINISHED, fail_and_retry
-from search.worker import WAIT, take_trial
 from tests.helpers import assert_one_line_error, load_study, run_cli
 from tests.search.workers import start, wait_for
 
@@ -50,14 +51,20 @@ def add(study: optuna.Study, params: dict[str, object], value: float | None) -> 
 
 def searched() -> optuna.Study:
     """Six search trials: the default at 0.97, two better, a duplicate, a pruned one."""
-    study = optuna.create_study(direction="maximize")
+    return searched_handle().study
+
+
+def searched_handle() -> StudyHandle:
+    """searched(), with the storage it was made on, for the worker loop's functions."""
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(direction="maximize", storage=storage)
     add(study, baseline_params("mlp"), 0.90)  # 0
     add(study, DEFAULT, 0.97)  # 1
     add(study, dict(DEFAULT, nb_filters=16), 0.98)  # 2
     add(study, dict(DEFAULT, nb_filters=48), 0.99)  # 3
     add(study, dict(DEFAULT, nb_filters=48), 0.95)  # 4, a retry of the same configuration
     add(study, dict(DEFAULT, nb_filters=8), None)  # 5, pruned
-    return study
+    return StudyHandle.of(study, storage)
 
 
 def test_the_finalists_are_the_default_and_the_best_other_configurations() -> None:
@@ -109,13 +116,14 @@ def test_a_challenger_must_beat_the_incumbent_on_the_incumbents_seeds() -> None:
 
 
 def test_the_race_is_queued_once_taken_in_order_and_finished_exactly() -> None:
-    study = searched()
+    handle = searched_handle()
+    study = handle.study
     study.enqueue_trial(baseline_params("cnn"))  # a search trial left over beyond the total
     plan = Plan(trials=6, finalists=1, seeds=2)
     assert plan.progress(study.trials) == (6, 6 + 2 * 2)
-    assert take_trial(study, NO_LOCK, plan) == WAIT  # the race was just queued
+    assert take_trial(handle, NO_LOCK, plan) is Step.WAIT  # the race was just queued
     runs = []
-    while (trial := take_trial(study, NO_LOCK, plan)) not in (None, WAIT):
+    while isinstance(trial := take_trial(handle, NO_LOCK, plan), optuna.Trial):
         runs.append(trial)
         study.tell(trial, 0.99 if trial.user_attrs[RACE_OF] == 3 else 0.98)
     leftover = study.trials[6]
@@ -129,17 +137,19 @@ def test_the_race_is_queued_once_taken_in_order_and_finished_exactly() -> None:
     race = race_of(study)
     assert race is not None and race.complete and race.winner is not None
     assert race.winner.trial == 3 and race.winner.values == {1: 0.99, 2: 0.99}
+    assert take_trial(handle, NO_LOCK, plan) is Step.DONE
     trial, why = pick_trial(study, None)
     assert trial.number == 3 and "the raced winner" in why
 
 
 def test_a_race_trial_that_fails_is_run_again_as_the_same_cell() -> None:
-    study = searched()
+    handle = searched_handle()
+    study = handle.study
     plan = Plan(trials=6, finalists=1, seeds=1)
-    assert take_trial(study, NO_LOCK, plan) == WAIT
-    first = take_trial(study, NO_LOCK, plan)
+    assert take_trial(handle, NO_LOCK, plan) is Step.WAIT
+    first = take_trial(handle, NO_LOCK, plan)
     assert isinstance(first, optuna.Trial)
-    frozen = fail_and_retry(study, first._trial_id, "worker died")  # as for a dead worker
+    frozen = fail_and_retry(handle, first.number, "worker died")  # as for a dead worker
     assert frozen is not None
     retry = study.trials[-1]
     assert retry.state == TrialState.WAITING and retry.params == frozen.params
@@ -147,7 +157,7 @@ def test_a_race_trial_that_fails_is_run_again_as_the_same_cell() -> None:
         k: frozen.user_attrs[k] for k in (RACE_OF, RACE_SEED, RACE_AFTER)
     }
     assert plan.progress(study.trials) == (6, 8) and not plan.done(study.trials)
-    while (trial := take_trial(study, NO_LOCK, plan)) not in (None, WAIT):
+    while isinstance(trial := take_trial(handle, NO_LOCK, plan), optuna.Trial):
         study.tell(trial, 0.97)
     assert plan.done(study.trials) and plan.progress(study.trials) == (8, 8)
 

@@ -12,8 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.space import baselines
-from search.trials import FINISHED
+from search.study import FINISHED, baselines
 from tests.helpers import TINY, load_study, run_cli, run_tool
 
 

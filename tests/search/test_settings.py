@@ -4,7 +4,7 @@ import pytest
 
 from models import Config
 from search.errors import UsageError
-from search.settings import StudySettings, settle
+from search.study import StudySettings, settle
 
 
 def test_the_defaults_are_configs() -> None:

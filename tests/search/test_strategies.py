@@ -4,7 +4,7 @@ import numpy as np
 import optuna
 import pytest
 
-from search.strategies import make_pruner, warmup_epochs
+from search.study import make_pruner, warmup_epochs
 
 
 @pytest.mark.parametrize(
@@ -18,14 +18,17 @@ def test_the_pruner_decides_as_optunas(name: str, optunas_class: type) -> None:
     settings = {"n_startup_trials": 5, "n_warmup_steps": warmup_epochs(20)}
     optunas = optunas_class(25.0, **settings) if name == "percentile" else optunas_class(**settings)
     rng = np.random.default_rng(0)
-    study = optuna.create_study(direction="maximize")
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(direction="maximize", storage=storage)
+    study_id = storage.get_study_id_from_name(study.study_name)
     decisions = []
     for _ in range(12):
         trial = study.ask()
         curve = np.cumsum(rng.uniform(0.0, 0.1, size=8))
         for step, value in enumerate(curve, start=1):
             trial.report(float(value), step)
-            frozen = study._storage.get_trial(trial._trial_id)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            frozen = storage.get_trial(trial_id)
             decisions.append(ours.prune(study, frozen))
             assert decisions[-1] == optunas.prune(study, frozen)
         study.tell(trial, float(curve[-1]))

@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.storage import open_storage, parse_storage
-from search.trials import FINISHED
+from search.study import FINISHED
 from tests.helpers import load_study
 
 

@@ -11,11 +11,11 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna_dashboard import save_note
 
 from models import save_model
+from search.evaluation.html import render
+from search.evaluation.result import EvalResult
+from search.evaluation.rounds import KeptModel
+from search.evaluation.text import note
 from search.paths import ARTIFACT_DIR, STUDIES_DIR
-from search.render import note
-from search.report import render
-from search.result import EvalResult
-from search.rounds import KeptModel
 
 
 def write_atomically(path: Path, text: str) -> None:

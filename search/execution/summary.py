@@ -7,12 +7,10 @@ import shlex
 import optuna
 from optuna.trial import TrialState
 
-from search.cli import table
 from search.paths import ARTIFACT_DIR
-from search.racing import Race, race_of
-from search.selection import best_search_trial
-from search.settings import StudySettings
 from search.storage import StorageSpec
+from search.study import Race, StudySettings, best_search_trial, race_of
+from search.tables import table
 
 
 def dashboard_command(spec: StorageSpec) -> str:

@@ -9,8 +9,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from models import Config
 from search.errors import UsageError
-from search.racing import Race, race_of, search_trials
-from search.space import suggest_config
+from search.study.racing import Race, race_of, search_trials
+from search.study.space import suggest_config
 
 
 def best_search_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:

@@ -11,7 +11,7 @@ import optuna
 import sqlalchemy
 
 from search.errors import StorageLost
-from search.storage import error_detail
+from search.storage.opening import error_detail
 
 T = TypeVar("T")
 STORAGE_RETRIES = 12  # with 5 s between tries: a minute to ride out a database restart

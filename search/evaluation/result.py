@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from models import Config
-from search.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
-from search.rounds import RoundResult
-from search.stats import Summary, paired, summarize
+from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
+from search.evaluation.rounds import RoundResult
+from search.evaluation.stats import Summary, paired, summarize
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 from tqdm import tqdm
 
-from search.racing import Plan, is_race
-from search.retries import STORAGE_ERRORS
+from search.storage import STORAGE_ERRORS
+from search.study import Plan, is_race
 
 
 def progress_bar(study: optuna.Study, plan: Plan) -> tqdm:

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from data import Source, load_source, make_splits
 from models import Config, TrainResult, resolve_device, train
-from search.cli import CORES
 from search.interrupt import children_start_deaf, let_stops_through, quiet_spawned_processes
+from search.machine import CORES
 
 TEST_PAIRS = 1000
 

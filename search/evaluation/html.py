@@ -7,8 +7,8 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from search.render import gain, model_line
-from search.result import EvalResult
+from search.evaluation.result import EvalResult
+from search.evaluation.text import gain, model_line
 
 
 def learning_curves(result: EvalResult) -> go.Figure:

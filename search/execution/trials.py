@@ -1,26 +1,31 @@
-"""Trial states that count towards a total, and failing and retrying trials."""
+"""Failing and retrying trials, and the name a trial gives its worker."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import warnings
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from search.execution.handle import StudyHandle
 from search.storage import MAX_RETRY
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+def worker_id(pid: int | None = None) -> str:
+    """How a trial names the process that runs it: host:pid (this process by default)."""
+    return f"{socket.gethostname()}:{pid if pid is not None else os.getpid()}"
 
 
-def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> FrozenTrial | None:
-    """Mark a RUNNING trial failed with `reason` and queue its parameters again.
+def fail_and_retry(handle: StudyHandle, number: int, reason: str) -> FrozenTrial | None:
+    """Mark RUNNING trial `number` failed with `reason` and queue its parameters again.
 
     Returns None when the trial had already finished (another process got there first).
     """
-    storage = study._storage
+    storage, trial_id = handle.storage, handle.trial_id(number)
     try:
         storage.set_trial_user_attr(trial_id, "fail_reason", reason)
         if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
@@ -28,7 +33,7 @@ def fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> FrozenTri
     except optuna.exceptions.UpdateFinishedTrialError:
         return None
     frozen = storage.get_trial(trial_id)
-    retry(study, frozen)
+    retry(handle.study, frozen)
     return frozen
 
 
@@ -40,11 +45,11 @@ def retry(study: optuna.Study, frozen: FrozenTrial, *, max_retry: int | None = M
         RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
 
 
-def fail_running(study: optuna.Study, reason: str, worker: str | None = None) -> list[int]:
+def fail_running(handle: StudyHandle, reason: str, worker: str | None = None) -> list[int]:
     """Fail and retry RUNNING trials (of one worker, or all); returns their numbers."""
     numbers = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in handle.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         mine = worker is None or t.user_attrs.get("worker") == worker
-        if mine and fail_and_retry(study, t._trial_id, reason) is not None:
+        if mine and fail_and_retry(handle, t.number, reason) is not None:
             numbers.append(t.number)
     return numbers

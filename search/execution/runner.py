@@ -7,48 +7,27 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import optuna
 
 from models import resolve_device
 from search.errors import UsageError
+from search.execution.handle import StudyHandle
+from search.execution.loop import Ending, run_trials
+from search.execution.progress import progress_bar, show_progress
+from search.execution.request import RunRequest
+from search.execution.signals import install_stop_handlers
+from search.execution.summary import summary
+from search.execution.supervisor import supervise
+from search.execution.trials import fail_running
+from search.execution.worker import WorkerSpec, open_worker
 from search.interrupt import held
-from search.locks import SlotLock, owner_lock
-from search.objective import SearchData
-from search.progress import progress_bar, show_progress
-from search.racing import Plan
-from search.retries import with_storage_retries
-from search.settings import StudySettings, settle
-from search.space import baselines
-from search.storage import StorageChoice, open_storage
-from search.summary import summary
-from search.supervisor import supervise
-from search.trials import fail_running
-from search.worker import WorkerSpec, install_stop_handlers, open_worker, run_trials
+from search.storage import SlotLock, open_storage, owner_lock, with_storage_retries
+from search.study import Plan, SearchData, StudySettings, baselines, settle
 
 METRIC = "validation accuracy"
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What `python -m search.run` was asked to do, its flags resolved."""
-
-    study: str
-    storage: StorageChoice
-    given: Mapping[str, Any]  # study-settings flags as given (None: not given)
-    trials: int  # the study's target total of finished trials
-    sampler: str
-    pruner: str
-    device: str
-    threads: int
-    heartbeat: int
-    timeout: float | None
-    create_only: bool = False
-    baselines: bool = True
 
 
 def stored_settings(
@@ -143,7 +122,8 @@ def run_study(
     install_stop_handlers(stop)  # from here a stop ends the run at the next epoch
     if spec.path is not None:
         # This run owns the file: a trial still RUNNING was left by a run that was killed.
-        for number in fail_running(study, "left RUNNING by an interrupted run"):
+        handle = StudyHandle.of(study, storage)
+        for number in fail_running(handle, "left RUNNING by an interrupted run"):
             print(
                 f"trial {number} was left RUNNING by an interrupted run: "
                 "marked failed, its parameters queued again",
@@ -170,23 +150,17 @@ def run_study(
     )
     start = time.time()
     worker = WorkerSpec(
-        storage=spec,
-        study=request.study,
-        trials=request.trials,
+        request=request,
         settings=settings,
-        sampler=request.sampler,
-        pruner=request.pruner,
-        device=request.device,
-        threads=request.threads,
-        heartbeat=request.heartbeat,
         deadline=start + request.timeout if request.timeout else None,
         parallel=workers > 1,
     )
     if workers == 1:
-        study, objective = open_worker(worker, stop, data=data, storage=storage)
+        handle, objective = open_worker(worker, stop, data=data, storage=storage)
+        study = handle.study
         with progress_bar(study, plan) as bar:
             why = run_trials(
-                study,
+                handle,
                 objective,
                 plan=plan,
                 lock=SlotLock(spec, request.study),
@@ -194,7 +168,7 @@ def run_study(
                 on_trial=lambda frozen: show_progress(bar, study, plan, best=True),
             )
     else:
-        why = supervise(study, worker, workers=workers, stop=stop)
+        why = supervise(StudyHandle.of(study, storage), worker, workers=workers, stop=stop)
     return report(request, study, plan, why=why, elapsed=time.time() - start)
 
 
@@ -205,7 +179,7 @@ def race_words(plan: Plan) -> str:
 
 
 def report(
-    request: RunRequest, study: optuna.Study, plan: Plan, *, why: str, elapsed: float
+    request: RunRequest, study: optuna.Study, plan: Plan, *, why: Ending, elapsed: float
 ) -> int:
     """The closing summary and the exit status: 0 done, 130 stopped, 1 short of the total."""
     spec, default = request.storage.spec, request.storage.default
@@ -216,14 +190,14 @@ def report(
     print(text)
     trials = with_storage_retries(lambda: study.get_trials(deepcopy=False), "reading the results")
     finished, total = plan.progress(trials)
-    if why == "stopped":
+    if why is Ending.STOPPED:
         print(
             f"interrupted with {finished} of {total} trials finished; "
             "re-run the same command to resume",
             file=sys.stderr,
         )
         return 130
-    if why == "timeout":
+    if why is Ending.TIMEOUT:
         print(f"--timeout reached with {finished} of {total} trials finished")
     elif not plan.done(trials):
         print(

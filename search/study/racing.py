@@ -18,14 +18,15 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.settings import StudySettings
-from search.space import baseline_params
-from search.trials import FINISHED, TAKEN
+from search.study.settings import StudySettings
+from search.study.space import baseline_params
+from search.study.states import FINISHED, TAKEN
 
 RACE_OF, RACE_SEED, RACE_AFTER = "race_of", "race_seed", "race_after"
 
@@ -160,6 +161,15 @@ def intensify(standings: Sequence[Standing]) -> Standing | None:
     return incumbent
 
 
+class Step(Enum):
+    """What a worker does next (Plan.next_step)."""
+
+    ASK = "ask"  # ask the study for a trial and run it
+    SKIP = "skip"  # close the first waiting trial unrun: a search trial beyond the total
+    WAIT = "wait"  # the race was just queued, or running trials may fail and be retried
+    DONE = "done"
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a run works towards: `trials` finished search trials, then a race of `finalists`
@@ -208,16 +218,15 @@ class Plan:
         planned = len(cells) if runs else (self.finalists + self.yardstick) * self.seeds
         return search + len(finished), self.trials + planned
 
-    def next_step(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> str:
-        """What a worker does next, under the slot lock: "ask" for a trial, "skip" the first
-        waiting trial (a search trial left over once the search has its total), "wait" (the
-        race was just queued, or running trials may still fail and be retried), or "done"."""
+    def next_step(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> Step:
+        """What a worker does next, under the slot lock (see Step); queues the race once the
+        search has its total."""
         search = search_trials(trials)
         if not self.search_done(trials):
             taken = sum(t.state in TAKEN for t in search)
-            return "wait" if taken >= self.trials else "ask"
+            return Step.WAIT if taken >= self.trials else Step.ASK
         if self.finalists == 0:
-            return "done"
+            return Step.DONE
         runs = race_trials(trials, self.trials)
         if not runs:
             queued = enqueue_race(
@@ -228,9 +237,9 @@ class Plan:
                 seeds=self.seeds,
                 yardstick=self.yardstick,
             )
-            return "wait" if queued else "done"  # the next look sees what was queued
+            return Step.WAIT if queued else Step.DONE  # the next look sees what was queued
         waiting = [t for t in trials if t.state == TrialState.WAITING]
         if waiting:
             first = min(waiting, key=lambda t: t.number)  # the one study.ask() takes
-            return "ask" if first.user_attrs.get(RACE_AFTER) == self.trials else "skip"
-        return "wait" if any(t.state == TrialState.RUNNING for t in runs) else "done"
+            return Step.ASK if first.user_attrs.get(RACE_AFTER) == self.trials else Step.SKIP
+        return Step.WAIT if any(t.state == TrialState.RUNNING for t in runs) else Step.DONE

@@ -11,19 +11,22 @@ import time
 from dataclasses import replace
 from functools import partial
 
-import optuna
-
+from search.execution.handle import StudyHandle
+from search.execution.loop import Ending
+from search.execution.progress import progress_bar, show_progress
+from search.execution.trials import fail_running, worker_id
+from search.execution.worker import WorkerSpec, worker_main
 from search.interrupt import children_start_deaf, quiet_spawned_processes
-from search.progress import progress_bar, show_progress
-from search.retries import with_storage_retries
-from search.trials import fail_running
-from search.worker import WorkerSpec, worker_id, worker_main
+from search.storage import with_storage_retries
 
 
-def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: threading.Event) -> str:
-    """Run `workers` processes of `spec` until they end; returns why: "done", "timeout" or
-    "stopped". A worker that dies has its trials failed and queued again, and is replaced
-    unless the run is stopping or it ended on an error of its own (exit 1)."""
+def supervise(
+    handle: StudyHandle, spec: WorkerSpec, *, workers: int, stop: threading.Event
+) -> Ending:
+    """Run `workers` processes of `spec` until they end, and say why they ended. A worker that
+    dies has its trials failed and queued again, and is replaced unless the run is stopping or
+    it ended on an error of its own (exit 1)."""
+    study = handle.study
     ctx = multiprocessing.get_context("spawn")
     quiet_spawned_processes()
     procs = [
@@ -54,7 +57,7 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
                 reported.add(p.pid)
                 worker = worker_id(p.pid)
                 lost = with_storage_retries(
-                    partial(fail_running, study, f"worker {worker} died", worker=worker),
+                    partial(fail_running, handle, f"worker {worker} died", worker=worker),
                     f"failing the trials of worker {worker}",
                 )
                 if lost:
@@ -71,7 +74,7 @@ def supervise(study: optuna.Study, spec: WorkerSpec, *, workers: int, stop: thre
                     procs.append(new)
         show_progress(bar, study, spec.plan)
     if stop.is_set():
-        return "stopped"
+        return Ending.STOPPED
     if spec.deadline is not None and time.time() >= spec.deadline:
-        return "timeout"
-    return "done"
+        return Ending.TIMEOUT
+    return Ending.DONE

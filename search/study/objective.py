@@ -11,9 +11,9 @@ import torch
 
 from data import Source, Splits, load_source, make_splits
 from models import Diverged, EpochStats, build_model, count_parameters, train
-from search.racing import RACE_SEED, race_seed
-from search.settings import StudySettings
-from search.space import suggest_config
+from search.study.racing import RACE_SEED, race_seed
+from search.study.settings import StudySettings
+from search.study.space import suggest_config
 
 
 class WorkerStopped(Exception):

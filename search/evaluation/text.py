@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.ablation import SELECTED
-from search.cli import table
-from search.result import EvalResult
-from search.stats import Summary
+from search.evaluation.ablation import SELECTED
+from search.evaluation.result import EvalResult
+from search.evaluation.stats import Summary
+from search.tables import table
 
 
 def pct(s: Summary) -> str:

@@ -13,7 +13,7 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from search.errors import UsageError
-from search.storage import StorageSpec
+from search.storage.spec import StorageSpec
 
 
 @contextlib.contextmanager

@@ -1,0 +1,27 @@
+"""What `python -m search.run` was asked to do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from search.storage import StorageChoice
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `python -m search.run` was asked to do, its flags resolved."""
+
+    study: str
+    storage: StorageChoice
+    given: Mapping[str, Any]  # study-settings flags as given (None: not given)
+    trials: int  # the study's target total of finished trials
+    sampler: str
+    pruner: str
+    device: str
+    threads: int
+    heartbeat: int
+    timeout: float | None
+    create_only: bool = False
+    baselines: bool = True

@@ -1,0 +1,7 @@
+"""What this machine offers the commands' processes."""
+
+from __future__ import annotations
+
+import os
+
+CORES = os.cpu_count() or 1

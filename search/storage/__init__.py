@@ -1,0 +1,33 @@
+"""Where a study lives: parsing and finding a storage, opening it, a journal file's integrity, the
+locks that keep one writer per file and one taker per slot, and retries while a database is
+away."""
+
+from search.storage.locks import SlotLock, owner_lock
+from search.storage.opening import MAX_RETRY, error_detail, open_storage
+from search.storage.retries import STORAGE_ERRORS, with_storage_retries
+from search.storage.spec import (
+    StorageChoice,
+    StorageSpec,
+    choose_storage,
+    find_storage,
+    mask_argv,
+    mask_password,
+    parse_storage,
+)
+
+__all__ = [
+    "MAX_RETRY",
+    "STORAGE_ERRORS",
+    "SlotLock",
+    "StorageChoice",
+    "StorageSpec",
+    "choose_storage",
+    "error_detail",
+    "find_storage",
+    "mask_argv",
+    "mask_password",
+    "open_storage",
+    "owner_lock",
+    "parse_storage",
+    "with_storage_retries",
+]
