@@ -23,6 +23,7 @@ COPY models ./models
 COPY search ./search
 RUN pip install --no-cache-dir --no-deps -e . && mkdir -p studies/artifacts
 
-# Workers read their settings from the environment (see docker-compose.yml).
+# The commands and their flags come from docker-compose.yml, which fills them in from its
+# variables (STUDY, TRIALS, STORAGE_URL, ...).
 ENV PYTHONUNBUFFERED=1
 CMD ["python", "-m", "search.run", "--help"]

@@ -50,16 +50,3 @@ def read_idx(path: Path, *, magic: int) -> torch.Tensor:
         )
     array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
     return torch.from_numpy(array.copy())
-
-
-def write_idx(path: Path, tensor: torch.Tensor) -> None:
-    """Write a uint8 tensor as an IDX file (gzip when the name ends in .gz)."""
-    array = tensor.to(torch.uint8).numpy()
-    magic = 0x00000800 | array.ndim
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    payload = header + array.tobytes()
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 FAMILIES = ("mlp", "cnn", "siamese")
@@ -25,15 +25,14 @@ class Config:
     lr: float = 2e-3
     batch_size: int = 64
     weight_decay: float = 1e-4
-    epochs: int = 20  # the search's budget per trial (search.settings takes it from here)
+    epochs: int = 20  # the search's budget per trial (search.study.settings takes it from here)
     # Random shifts, rotations and swaps of the two digits. On by default, and not a search
-    # dimension: on validation pairs it added +0.53 +- 0.12 points (paired, 3 configurations x
-    # 6 seeds, 20 epochs), yet a search that sampled it pruned it at the warm-up (augmented nets
-    # start slower) and never came back.
+    # dimension: it gains on validation pairs, yet a search that sampled it pruned it at the
+    # warm-up (augmented nets start slower) and never came back (docs/protocol.md, Models).
     augment: bool = True
     # Nets of this configuration trained apart (seeds of their own) whose posteriors are
-    # averaged (models/ensemble.py). The search trains single nets; the final evaluation may
-    # train its selection as several (search.final_eval --ensemble).
+    # averaged (models/ensemble.py): a search trial (--trial-nets), the final evaluation's
+    # selection and default (--ensemble), a saved model.
     ensemble: int = 1
 
     def __post_init__(self) -> None:
@@ -52,8 +51,3 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Config:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})

@@ -5,20 +5,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from data import DataError
-from models import DEVICES, MAX_ENSEMBLE, DeviceError, ModelFileError
-from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
+from models import DEVICES, MAX_ENSEMBLE
+from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.machine import CORES
 from search.study import DEFAULT_STUDY
-
-# The project's own errors: each is a one-line message naming the fix. Anything else is a bug
-# and keeps its traceback.
-USER_ERRORS = (UsageError, DataError, DeviceError, ModelFileError)
-# An environment fault, not a mistake: the database went away (exit status 1).
-FAULTS = (StorageLost, StorageDamaged)
 
 
 class Parser(argparse.ArgumentParser):
@@ -136,3 +130,18 @@ def fail_on_full_disk(prog: str, error: OSError) -> NoReturn:
     if not message:
         raise error
     fail(prog, message, status=1)
+
+
+@contextmanager
+def one_line_errors(prog: str) -> Iterator[None]:
+    """The tail every command shares: the project's own errors end it in one line, a mistake
+    with status 2 and a fault of the environment (a database gone, a damaged journal, a full
+    disk) with 1; any other exception is a bug and keeps its traceback."""
+    try:
+        yield
+    except USER_ERRORS as e:
+        fail(prog, e)
+    except FAULTS as e:
+        fail(prog, e, status=1)
+    except OSError as e:
+        fail_on_full_disk(prog, e)

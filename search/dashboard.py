@@ -16,7 +16,7 @@ import sys
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.cli import FAULTS, USER_ERRORS, Parser, add_study_options, fail, port_number
+from search.cli import Parser, add_study_options, fail, one_line_errors, port_number
 from search.errors import UsageError
 from search.execution import dashboard_command
 from search.interrupt import raise_on_interrupt
@@ -41,17 +41,13 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+    with one_line_errors(PROG):
         spec = find_storage(args.study, args.storage)
         storage = open_storage(spec, create=False)
         try:
             optuna.load_study(study_name=args.study, storage=storage)
         except KeyError:
             raise UsageError(f"no study {args.study!r} in {spec.shown}") from None
-    except USER_ERRORS as e:
-        fail(PROG, e)
-    except FAULTS as e:
-        fail(PROG, e, status=1)
     from optuna_dashboard import run_server
 
     ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,12 @@
+"""The project's own errors: each is one line naming the fix. Anything else is a bug and keeps
+its traceback."""
+
 from __future__ import annotations
 
 import errno
+
+from data import DataError
+from models import DeviceError, ModelFileError
 
 
 class UsageError(Exception):
@@ -29,3 +35,9 @@ def full_disk(error: OSError) -> str:
         f"the disk is full ({error.strerror}{where}); free some space and re-run the same "
         "command: every finished trial is kept, the interrupted one is run again"
     )
+
+
+# A mistake the user can fix (exit status 2).
+USER_ERRORS = (UsageError, DataError, DeviceError, ModelFileError)
+# An environment fault, not a mistake: the database went away, a file is damaged (status 1).
+FAULTS = (StorageLost, StorageDamaged)

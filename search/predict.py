@@ -15,11 +15,10 @@ from data.images import read_digit
 from data.pair_files import read_pairs
 from models import Prediction, SavedModel, load_model, resolve_device
 from search.cli import (
-    USER_ERRORS,
     Parser,
     add_device_option,
-    fail,
     non_negative_int,
+    one_line_errors,
     positive_int,
     seed_value,
 )
@@ -121,23 +120,26 @@ def describe(model: SavedModel) -> str:
     )
 
 
+def answer(args: argparse.Namespace) -> None:
+    model = load_model(args.model, device=resolve_device(args.device))
+    print(describe(model))
+    if args.dataset is not None:
+        print(test_pairs(model, args))
+        return
+    if args.images is not None:
+        pairs = torch.stack([read_digit(p) for p in args.images]).unsqueeze(0)
+        names = [" vs ".join(map(str, args.images))]
+    else:
+        pairs = read_pairs(args.pairs_file)
+        names = [str(i) for i in range(len(pairs))]
+    print(table(rows(model.predict(pairs), names), header=HEADER))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        model = load_model(args.model, device=resolve_device(args.device))
-        print(describe(model))
-        if args.dataset is not None:
-            print(test_pairs(model, args))
-            return 0
-        if args.images is not None:
-            pairs = torch.stack([read_digit(p) for p in args.images]).unsqueeze(0)
-            names = [" vs ".join(map(str, args.images))]
-        else:
-            pairs = read_pairs(args.pairs_file)
-            names = [str(i) for i in range(len(pairs))]
-        print(table(rows(model.predict(pairs), names), header=HEADER))
-    except USER_ERRORS as e:
-        fail(PROG, e)
+        with one_line_errors(PROG):
+            answer(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -10,25 +10,25 @@ from search.interrupt import exit_quietly
 
 exit_quietly("search.run")
 
+import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 from data import DATASETS
 from search.cli import (
-    FAULTS,
-    USER_ERRORS,
     Parser,
     add_device_option,
     add_study_options,
     add_workers_option,
     check_workers,
     ensemble_size,
-    fail,
-    fail_on_full_disk,
     heartbeat_seconds,
     non_negative_int,
+    one_line_errors,
     positive_float,
     positive_int,
     seed_value,
@@ -40,8 +40,8 @@ from search.storage import choose_storage
 from search.study import DEFAULT_PRUNER, PRUNERS, SAMPLERS, TRIAL_EPOCH_SHARE, StudySettings
 
 PROG = "search.run"
-# Measured on 2 cores (benchmarks/workers.py): two 1-thread processes finish 1.18-1.19x the trials
-# per minute of one 2-thread process, so the default is one single-threaded worker per core.
+# Single-threaded processes, one per core, finish more trials a minute than one process with a
+# thread per core (benchmarks/workers.py; docs/performance.md).
 DEFAULT_WORKERS = CORES
 DEFAULTS = StudySettings()
 
@@ -98,7 +98,7 @@ def build_parser() -> Parser:
     p.add_argument("--create-only", action="store_true",
                    help="create (or check) the study and exit: the one-shot step before workers "
                    "start")
-    p.add_argument("--cold-start", action="store_true",
+    p.add_argument("--cold-start", action="store_const", const=True, default=None,
                    help="search with no hint: Config's defaults are neither queued first nor "
                    "raced as the yardstick (a study setting; default: both)")
     p.add_argument("--no-baselines", action="store_true",
@@ -111,6 +111,13 @@ def build_parser() -> Parser:
     return p
 
 
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The study settings as the flags give them (None: not given), one per StudySettings
+    field: each setting's flag has its name."""
+    given = {f.name: getattr(args, f.name) for f in fields(StudySettings)}
+    return given | {"data_dir": str(args.data_dir) if args.data_dir else None}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -118,26 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     check_workers(PROG, workers)
     if args.threads is not None:
         check_workers(PROG, args.threads, "--threads")
-    try:
+    with one_line_errors(PROG):
         choice = choose_storage(
             args.study, args.storage, workers=workers, workers_given=args.workers is not None
         )
         request = RunRequest(
             study=args.study,
             storage=choice,
-            given={
-                "dataset": args.dataset,
-                "data_dir": str(args.data_dir) if args.data_dir else None,
-                "seed": args.seed,
-                "epochs": args.epochs,
-                "trial_nets": args.trial_nets,
-                "trial_epochs": args.trial_epochs,
-                "train_pairs": args.train_pairs,
-                "val_pairs": args.val_pairs,
-                "finalists": args.finalists,
-                "race_seeds": args.race_seeds,
-                "cold_start": True if args.cold_start else None,
-            },
+            given=given_settings(args),
             trials=args.trials,
             sampler=args.sampler,
             pruner=args.pruner,
@@ -149,12 +144,6 @@ def main(argv: list[str] | None = None) -> int:
             baselines=not args.no_baselines,
         )
         return run(request)
-    except USER_ERRORS as e:
-        fail(PROG, e)
-    except FAULTS as e:
-        fail(PROG, e, status=1)
-    except OSError as e:
-        fail_on_full_disk(PROG, e)
 
 
 if __name__ == "__main__":

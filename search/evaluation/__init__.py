@@ -9,6 +9,7 @@ from search.evaluation.ablation import (
     first_nets,
     variants,
 )
+from search.evaluation.evaluate import EvalRequest, Evaluation, evaluate
 from search.evaluation.publish import publish
 from search.evaluation.result import (
     EvalResult,
@@ -28,11 +29,14 @@ __all__ = [
     "ONE_NET",
     "SELECTED",
     "TEST_PAIRS",
+    "EvalRequest",
     "EvalResult",
+    "Evaluation",
     "Job",
     "ModelFile",
     "Summary",
     "ensemble_gain",
+    "evaluate",
     "evaluate_rounds",
     "first_nets",
     "gain_over_default",

@@ -71,7 +71,7 @@ def accuracy_plot(result: EvalResult) -> go.Figure:
     return fig
 
 
-def render(result: EvalResult) -> str:
+def html_page(result: EvalResult) -> str:
     """The whole report as one HTML page with plotly.js embedded (no network needed)."""
     box = accuracy_plot(result).to_html(full_html=False, include_plotlyjs=True)
     curves = learning_curves(result).to_html(full_html=False, include_plotlyjs=False)

@@ -11,7 +11,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna_dashboard import save_note
 
 from models import save_model
-from search.evaluation.html import render
+from search.evaluation.html import html_page
 from search.evaluation.result import EvalResult
 from search.evaluation.rounds import KeptModel
 from search.evaluation.text import note
@@ -61,7 +61,7 @@ def publish(study: optuna.Study, result: EvalResult, kept: KeptModel) -> tuple[P
     json_path, html_path = out / "final_eval.json", out / "final_eval.html"
     write_model(result, kept)
     write_atomically(json_path, json.dumps(result.to_json(), indent=1))
-    write_atomically(html_path, render(result))
+    write_atomically(html_path, html_page(result))
     ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(ARTIFACT_DIR))
     for path, mimetype in (

@@ -19,7 +19,7 @@ from search.execution.loop import Ending, run_trials
 from search.execution.progress import progress_bar, show_progress
 from search.execution.request import RunRequest
 from search.execution.signals import install_stop_handlers
-from search.execution.summary import summary
+from search.execution.summary import run_summary
 from search.execution.supervisor import supervise
 from search.execution.trials import fail_running
 from search.execution.worker import WorkerSpec, open_worker
@@ -141,7 +141,7 @@ def run_study(
             f"study {request.study!r} already has {finished} finished trials "
             f"(--trials {request.trials}{race_words(plan)}): nothing to do"
         )
-        print(summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
+        print(run_summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
         return 0
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "
@@ -184,7 +184,7 @@ def report(
     """The closing summary and the exit status: 0 done, 130 stopped, 1 short of the total."""
     spec, default = request.storage.spec, request.storage.default
     text = with_storage_retries(
-        lambda: summary(study, spec, elapsed=elapsed, default_storage=default),
+        lambda: run_summary(study, spec, elapsed=elapsed, default_storage=default),
         "reading the results",
     )
     print(text)

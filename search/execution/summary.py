@@ -30,7 +30,7 @@ def format_value(value: object) -> str:
     return str(value)
 
 
-def summary(
+def run_summary(
     study: optuna.Study, spec: StorageSpec, *, elapsed: float, default_storage: bool
 ) -> str:
     trials = study.get_trials(deepcopy=False)

@@ -12,9 +12,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from data import DataError
-from models import DeviceError, resolve_device
-from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
+from models import resolve_device
+from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.execution.handle import StudyHandle
 from search.execution.loop import run_trials
 from search.execution.request import RunRequest
@@ -40,17 +39,17 @@ class WorkerSpec:
         return Plan.of(self.settings, trials=self.request.trials)
 
 
-def sampler_seed(study_seed: int, index: int, seen: int, *, shared: bool = False) -> int:
+def sampler_seed(study_seed: int, index: int, seen: int, *, many_commands: bool = False) -> int:
     """Worker `index`'s sampler seed, for a study that had `seen` ended trials when it started.
     A new study's workers of one search.run are seeded study seed + index, so one worker with
     one seed reproduces its search; a resumed or added worker draws a stream of its own instead
     of replaying the first run's draws. Workers that share a PostgreSQL study from separate
-    commands (`shared`: every one is index 0) also mix in fresh entropy, or workers started
-    together would propose the same configurations (their process ids are no help: a worker
-    container's is 1)."""
-    if seen == 0 and not shared:
+    commands (`many_commands`: every one is index 0) also mix in fresh entropy, or workers
+    started together would propose the same configurations (their process ids are no help: a
+    worker container's is 1)."""
+    if seen == 0 and not many_commands:
         return (study_seed + index) % 2**32
-    entropy = [study_seed, index, seen] + ([secrets.randbits(64)] if shared else [])
+    entropy = [study_seed, index, seen] + ([secrets.randbits(64)] if many_commands else [])
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
@@ -67,7 +66,7 @@ def open_worker(
     where = request.storage.spec
     if storage is None:
         storage = open_storage(where, create=False, heartbeat=request.heartbeat)
-    shared = where.kind == "postgresql"  # other commands may work on it at the same time
+    many = where.kind == "postgresql"  # workers of other commands may share it meanwhile
     seen = optuna.load_study(study_name=request.study, storage=storage).get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     )
@@ -76,8 +75,8 @@ def open_worker(
         storage=storage,
         sampler=make_sampler(
             request.sampler,
-            seed=sampler_seed(settings.seed, spec.index, len(seen), shared=shared),
-            parallel=spec.parallel or shared,
+            seed=sampler_seed(settings.seed, spec.index, len(seen), many_commands=many),
+            parallel=spec.parallel or many,
         ),
         pruner=make_pruner(request.pruner, epochs=settings.trial_budget),
     )
@@ -100,7 +99,7 @@ def worker_main(spec: WorkerSpec) -> None:
         handle, objective = open_worker(spec, stop)
         lock = SlotLock(spec.request.storage.spec, spec.request.study)
         run_trials(handle, objective, plan=spec.plan, lock=lock, deadline=spec.deadline)
-    except (UsageError, DataError, DeviceError, StorageLost, StorageDamaged, OSError) as e:
+    except (*USER_ERRORS, *FAULTS, OSError) as e:
         message = full_disk(e) if isinstance(e, OSError) else str(e)
         if not message:
             raise

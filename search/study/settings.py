@@ -24,15 +24,14 @@ class StudySettings:
     seed: int = 0  # the data split, the samplers and every trial derive from it
     epochs: int = Config.epochs  # of a one-net trial and of every final-evaluation net
     # A trial (search and race) trains `trial_nets` nets side by side for `trial_epochs` each
-    # and is scored as their ensemble: 2 x 12 takes the std of a trial's value from 0.31 to
-    # 0.26 points (0.22 to 0.17 with the split fixed) for 1.23x the time of one net x 20
-    # (benchmarks/noise.py), but the main job then took longer for no better gain, so one net is
-    # the default. None: all of `epochs` for one net, TRIAL_EPOCH_SHARE of them for several.
+    # and is scored as their ensemble. Two nets make a trial's value less noisy, but the main
+    # job then took longer for no better gain (docs/search.md, benchmarks/noise.py), so one net
+    # is the default. None: all of `epochs` for one net, TRIAL_EPOCH_SHARE of them for several.
     trial_nets: int = 1
     trial_epochs: int | None = None
     train_pairs: int = 1000
     val_pairs: int | None = None  # None: what the train pool has left (up to 5000)
-    # The race after the search (search.racing): the best `finalists` configurations and the
+    # The race after the search (search.study.racing): the best `finalists` configurations and the
     # default one, each trained again on `race_seeds` further seeds; 0 finalists is no race.
     finalists: int = 5
     race_seeds: int = 5
@@ -48,8 +47,7 @@ class StudySettings:
         """The settings stored with a study; one a study lacks takes its default."""
         values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
         for name, value in values.items():
-            kind = str if name in ("dataset", "data_dir") else bool if name in FLAGS else int
-            if not (isinstance(value, kind) or (value is None and name in OPTIONAL)):
+            if not (isinstance(value, KINDS[name]) or (value is None and name in OPTIONAL)):
                 raise UsageError(
                     f"study {study!r} has a malformed {name} setting ({value!r}): "
                     "was it made by search.run?"
@@ -70,22 +68,23 @@ class StudySettings:
         return replace(self, trial_epochs=self.trial_budget)
 
 
-TRIAL_EPOCH_SHARE = 0.6  # 12 of 20 epochs: two nets cost 1.2x one net's 20 (benchmarks/noise.py)
-OPTIONAL = ("data_dir", "val_pairs", "trial_epochs")
-FLAGS = ("cold_start",)  # settings that are on or off, given as a flag without a value
-# Flags of search.run that name a setting; data_dir may differ between runs (a moved folder).
-CHECKED = (
-    "dataset",
-    "seed",
-    "epochs",
-    "train_pairs",
-    "val_pairs",
-    "finalists",
-    "race_seeds",
-    "trial_nets",
-    "trial_epochs",
-    "cold_start",
-)
+# Several nets a trial train this share of --epochs each (see docs/search.md, benchmarks/noise.py).
+TRIAL_EPOCH_SHARE = 0.6
+# Everything below derives from StudySettings' fields: a new setting is one line above.
+KINDS: dict[str, type] = {
+    f.name: {"str": str, "int": int, "bool": bool}[str(f.type).split(" | ")[0]]
+    for f in fields(StudySettings)
+}
+OPTIONAL = tuple(f.name for f in fields(StudySettings) if "None" in str(f.type))
+FLAGS = tuple(name for name, kind in KINDS.items() if kind is bool)  # on or off, no value
+# A re-run's flag that disagrees with one of these is refused; data_dir may differ between runs
+# (a moved folder).
+CHECKED = tuple(name for name in KINDS if name != "data_dir")
+
+
+def flag(name: str) -> str:
+    """The flag of search.run that sets setting `name`."""
+    return "--" + name.replace("_", "-")
 
 
 def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str) -> StudySettings:
@@ -96,14 +95,14 @@ def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str
         return replace(StudySettings(), **given).resolved()
     for name in CHECKED:
         if name in given and given[name] != getattr(stored, name):
-            flag = "--" + name.replace("_", "-")
             how = (
-                f"without {flag}"
+                f"without {flag(name)}"
                 if name in FLAGS
-                else f"with {flag} {getattr(stored, name)}, not {given[name]}"
+                else f"with {flag(name)} {getattr(stored, name)}, not {given[name]}"
             )
             raise UsageError(
-                f"study {study!r} was created {how}; drop {flag} or start a new study with --study"
+                f"study {study!r} was created {how}; drop {flag(name)} or start a new study "
+                "with --study"
             )
     if "data_dir" in given:
         return replace(stored, data_dir=given["data_dir"])

@@ -8,8 +8,8 @@ import torch
 
 from data import DataError, load_source, make_splits
 from data.fetch import cache_dir
-from data.idx import IMAGES_MAGIC, read_idx, write_idx
-from tests.helpers import write_mnist
+from data.idx import IMAGES_MAGIC, read_idx
+from tests.helpers import write_idx, write_mnist
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -14,8 +14,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from data.idx import write_idx
-from tests.helpers import TINY, assert_one_line_error, files, run_cli, write_mnist
+from tests.helpers import TINY, assert_one_line_error, files, run_cli, write_idx, write_mnist
 
 CLOSED = "postgresql+psycopg://postgres@127.0.0.1:1/test"
 RUN_CASES = {

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from models import Config
 from search.errors import UsageError
+from search.run import build_parser, given_settings
 from search.study import StudySettings, settle
 
 
@@ -58,3 +61,21 @@ def test_a_rerun_keeps_the_stored_settings_and_refuses_a_conflicting_flag() -> N
 def test_a_rerun_may_name_another_data_dir() -> None:
     stored = StudySettings(dataset="mnist", data_dir="/old")
     assert settle({"data_dir": "/new"}, stored, study="x").data_dir == "/new"
+
+
+def test_every_setting_is_a_flag_of_search_run_given_as_none_when_left_out() -> None:
+    args = build_parser().parse_args([])
+    given = given_settings(args)
+    assert set(given) == {f.name for f in fields(StudySettings)}
+    assert all(value is None for value in given.values())  # a re-run keeps the study's
+    args = build_parser().parse_args(["--cold-start", "--epochs", "3", "--data-dir", "d"])
+    assert given_settings(args) == dict(given, cold_start=True, epochs=3, data_dir="d")
+
+
+def test_a_stored_flag_setting_is_checked_like_the_others() -> None:
+    stored = StudySettings(cold_start=True)
+    assert settle({"cold_start": None}, stored, study="x") == stored
+    with pytest.raises(UsageError, match="created without --cold-start"):
+        settle({"cold_start": True}, StudySettings(), study="x")
+    with pytest.raises(UsageError, match="malformed cold_start setting"):
+        StudySettings.from_user_attrs({"cold_start": "yes"}, study="x")

@@ -1,0 +1,138 @@
+"""A final evaluation from request to typed result: the study's selection and its variants
+trained over the rounds, and the selection's round-0 nets kept for the model file."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+import torch
+
+from data import load_source
+from models import build_model, count_parameters, resolve_device
+from search.errors import UsageError
+from search.evaluation.ablation import SELECTED, first_nets, variants
+from search.evaluation.result import (
+    EvalResult,
+    ModelFile,
+    ensemble_gain,
+    gain_over_default,
+    one_net_gain,
+    summarize_variants,
+)
+from search.evaluation.rounds import TEST_PAIRS, Job, KeptModel, evaluate_rounds, round_seed
+from search.paths import model_path
+from search.storage import find_storage, open_storage
+from search.study import StudySettings, pick_trial, replay
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What `python -m search.final_eval` was asked to do."""
+
+    study: str
+    storage: str | None  # --storage as given; None: the study's file under studies/
+    trial: int | None  # None: the race's winner, else the search's best trial
+    rounds: int
+    seed: int
+    workers: int
+    device: str
+    data_dir: Path | None  # None: the study's
+    ensemble: int
+    ablation: bool
+    command: str  # as the user typed it, passwords masked
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    study: optuna.Study
+    result: EvalResult
+    kept: KeptModel  # the selection's nets of round 0
+
+
+def load_study(name: str, storage_flag: str | None) -> optuna.Study:
+    spec = find_storage(name, storage_flag)
+    storage = open_storage(spec, create=False)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise UsageError(
+            f"no study {name!r} in {spec.shown} (it has: {', '.join(names) or 'none'})"
+        ) from None
+
+
+def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Evaluation:
+    """Train the variants over the rounds and return the typed result; `say` hears what is
+    about to be trained. Every check a user's input can fail comes before any training."""
+    resolve_device(request.device)
+    study = load_study(request.study, request.storage)
+    trial, why = pick_trial(study, request.trial)
+    settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
+    if request.data_dir is not None:
+        settings = replace(settings, data_dir=str(request.data_dir))
+    configs = variants(
+        replay(trial, epochs=settings.epochs), ablation=request.ablation, ensemble=request.ensemble
+    )
+    seeds = [round_seed(request.seed, r) for r in range(request.rounds)]
+    first = first_nets(configs)
+    jobs = [
+        Job(name, c, r, seeds[r], settings.train_pairs, request.device,
+            first_net=first.get(name),
+            keep=name == SELECTED and r == 0)  # round 0: no round is picked for its luck
+        for r in range(request.rounds)
+        for name, c in configs.items()
+        if name not in first.values()
+    ]  # fmt: skip
+    # Check the data once here: a bad --data-dir ends in one line before any work starts.
+    load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
+    say(f"study {request.study!r}: {why}")
+    nets = f" as {request.ensemble} nets" if request.ensemble > 1 else ""
+    say(
+        f"trial #{trial.number}{nets} (search validation {100 * (trial.value or 0):.2f} %): "
+        f"{len(configs)} variant(s) x {request.rounds} rounds, {request.workers} worker(s)"
+    )
+    start = time.time()
+    done = evaluate_rounds(
+        jobs, dataset=settings.dataset, data_dir=settings.data_dir, workers=request.workers
+    )
+    rows, kept = done.rows, done.kept
+    assert kept is not None, "round 0 of the selection keeps its nets"
+    selected = configs[SELECTED]
+    result = EvalResult(
+        study=request.study,
+        trial=trial.number,
+        selection=why,
+        validation_accuracy=trial.value,
+        variants=configs,
+        seed=request.seed,
+        round_seeds=seeds,
+        dataset=settings.dataset,
+        train_pairs=settings.train_pairs,
+        test_pairs=TEST_PAIRS,
+        summary=summarize_variants(rows, configs),
+        gain=gain_over_default(rows),
+        one_net_gain=one_net_gain(rows),
+        ensemble_gain=ensemble_gain(rows),
+        rounds=rows,
+        wall_seconds=time.time() - start,
+        command=request.command,
+        versions={
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "optuna": optuna.__version__,
+        },
+        model=ModelFile(
+            path=str(model_path(request.study)),
+            round=kept.round,
+            seed=kept.seed,
+            test_accuracy=kept.test_accuracy,
+            nets=selected.ensemble,
+            parameters=count_parameters(build_model(selected)),
+        ),
+    )
+    return Evaluation(study, result, kept)
