@@ -132,6 +132,8 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
             tensors = {key: f.get_tensor(key) for key in shapes}
     except SafetensorError as e:
         raise ModelFileError(f"{path} is not a readable model file ({e})") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot be read ({e.strerror})") from None
     nets = []
     for k in range(config.ensemble):
         net = build_model(config)

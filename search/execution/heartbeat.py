@@ -13,8 +13,8 @@ class Heartbeat:
     (a live worker must not be taken for dead because the database restarted). Nothing
     happens on a storage without heartbeats."""
 
-    def __init__(self, handle: StudyHandle, trial_id: int) -> None:
-        self.handle, self.trial_id = handle, trial_id
+    def __init__(self, handle: StudyHandle, number: int) -> None:
+        self.handle, self.number = handle, number
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -22,12 +22,13 @@ class Heartbeat:
         interval = self.handle.heartbeat
         if interval is None:
             return
+        trial_id = self.handle.trial_id(self.number)
 
         def beat() -> None:
             # The first beat was recorded when the trial was claimed (take_trial).
             while not self.done.wait(interval):
                 with contextlib.suppress(Exception):  # the next beat tries again
-                    self.handle.record_heartbeat(self.trial_id)
+                    self.handle.record_heartbeat(trial_id)
 
         self.thread = threading.Thread(target=beat, daemon=True)
         self.thread.start()

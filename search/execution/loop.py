@@ -58,7 +58,7 @@ def run_trials(
         assert isinstance(trial, optuna.Trial)
         # `again`: the trial was interrupted, not wrong; its configuration is run again later.
         value, state, reason, again = None, TrialState.COMPLETE, None, False
-        with Heartbeat(handle, handle.trial_id(trial.number)):
+        with Heartbeat(handle, trial.number):
             try:
                 value = objective(trial)
             except optuna.TrialPruned:

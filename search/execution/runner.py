@@ -120,9 +120,9 @@ def run_study(
     spec, workers = request.storage.spec, request.storage.workers
     stop = threading.Event()
     install_stop_handlers(stop)  # from here a stop ends the run at the next epoch
+    handle = StudyHandle.of(study, storage)
     if spec.path is not None:
         # This run owns the file: a trial still RUNNING was left by a run that was killed.
-        handle = StudyHandle.of(study, storage)
         for number in fail_running(handle, "left RUNNING by an interrupted run"):
             print(
                 f"trial {number} was left RUNNING by an interrupted run: "
@@ -156,11 +156,11 @@ def run_study(
         parallel=workers > 1,
     )
     if workers == 1:
-        handle, objective = open_worker(worker, stop, data=data, storage=storage)
-        study = handle.study
+        mine, objective = open_worker(worker, stop, data=data, storage=storage)
+        study = mine.study  # with this worker's sampler and pruner
         with progress_bar(study, plan) as bar:
             why = run_trials(
-                handle,
+                mine,
                 objective,
                 plan=plan,
                 lock=SlotLock(spec, request.study),
@@ -168,14 +168,15 @@ def run_study(
                 on_trial=lambda frozen: show_progress(bar, study, plan, best=True),
             )
     else:
-        why = supervise(StudyHandle.of(study, storage), worker, workers=workers, stop=stop)
+        why = supervise(handle, worker, workers=workers, stop=stop)
     return report(request, study, plan, why=why, elapsed=time.time() - start)
 
 
 def race_words(plan: Plan) -> str:
     if plan.finalists == 0:
         return ""
-    return f", then a race of the {plan.finalists} best and the default on {plan.seeds} seeds"
+    default = " and the default" if plan.yardstick else ""
+    return f", then a race of the {plan.finalists} best{default} on {plan.seeds} seeds"
 
 
 def report(
