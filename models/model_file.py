@@ -125,8 +125,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
             info = parse_json(path, header, "info")
             # The shapes the config implies, from nets on the meta device (no memory), are
             # checked against the file's before a byte of weights is read.
-            with torch.device("meta"):
-                shapes = expected_shapes(build_model(config), config.ensemble)
+            shapes = expected_shapes(path, config)
             found = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118
             check_shapes(path, shapes, found)
             tensors = {key: f.get_tensor(key) for key in shapes}
@@ -149,10 +148,17 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     return SavedModel(model, config, mean, std, info, path, target)
 
 
-def expected_shapes(net: nn.Module, members: int) -> dict[str, tuple[int, ...]]:
+def expected_shapes(path: Path, config: Config) -> dict[str, tuple[int, ...]]:
+    """Every tensor the config's nets have, with its shape, from a net built on the meta
+    device (no memory); a config that cannot build a net is refused here."""
+    try:
+        with torch.device("meta"):
+            net = build_model(config)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelFileError(f"{path}: its config is invalid ({e})") from None
     return {
         f"members.{k}.{name}": tuple(t.shape)
-        for k in range(members)
+        for k in range(config.ensemble)
         for name, t in net.state_dict().items()
     }
 
@@ -227,12 +233,9 @@ def parse_config(path: Path, header: Mapping[str, str]) -> Config:
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise ModelFileError(f"{path}: its config's {f.name} is negative ({value})")
     try:
-        config = Config(**values)
-        with torch.device("meta"):  # a config that cannot build a net fails here, for free
-            build_model(config)
-    except (TypeError, ValueError, RuntimeError) as e:
+        return Config(**values)
+    except (TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: its config is invalid ({e})") from None
-    return config
 
 
 def parse_normalization(path: Path, header: Mapping[str, str]) -> tuple[float, float]:

@@ -74,15 +74,12 @@ class KeptModel:
 
 
 @dataclass(frozen=True)
-class JobOutput:
+class Rounds:
+    """Rows of trained rounds (one job's, or every job's), and the nets of the one job that
+    asked to keep them."""
+
     rows: list[RoundResult]
     kept: KeptModel | None
-
-
-@dataclass(frozen=True)
-class Rounds:
-    rows: list[RoundResult]
-    kept: KeptModel | None  # the one job's that asked to keep its nets
 
 
 def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
@@ -93,7 +90,7 @@ def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     _threads = threads
 
 
-def run_job(job: Job) -> JobOutput:
+def run_job(job: Job) -> Rounds:
     """The job's round: its variant's row, its first net's where the job names one, and its
     nets where it asks to keep them."""
     assert _source is not None, "init_pool was not called"
@@ -123,7 +120,7 @@ def run_job(job: Job) -> JobOutput:
         kept = KeptModel(
             job.round, job.seed, rows[0].test_accuracy, states, splits.mean, splits.std
         )
-    return JobOutput(rows, kept)
+    return Rounds(rows, kept)
 
 
 def row(variant: str, job: Job, result: TrainResult, seconds: float) -> RoundResult:
