@@ -7,7 +7,9 @@ then the gains pooled over every round of every seed.
     python benchmarks/main_job.py [--seeds 0 1 2] [--trials 200] [--rounds 10] [--out DIR]
         [-- EXTRA search.run FLAGS]
 
-For example `-- --cold-start` measures what the search finds from nothing.
+For example `-- --cold-start` measures what the search finds from nothing, and
+`-- --max-params 70000` what it finds under a parameter budget (the final evaluation then
+trains one net, so both gains are one net against one net).
 """
 
 from __future__ import annotations
@@ -45,10 +47,17 @@ def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}:{round(seconds % 60):02d}"
 
 
+# Where a variant was not trained on its own: the selection is the default configuration, or
+# its ensemble is one net (one net is then the selection itself).
+STANDS_IN = {DEFAULT: SELECTED, ONE_NET: SELECTED, DEFAULT_ONE_NET: DEFAULT}
+
+
 def accuracies(result: dict, variant: str) -> list[float]:
-    """A variant's test accuracy round by round (the selection's own when it is the default)."""
+    """A variant's test accuracy round by round, or that of the variant it is the same as."""
     rounds = by_variant_rows(result)
-    return rounds.get(variant) or rounds[SELECTED if variant == DEFAULT else ONE_NET]
+    while variant not in rounds:
+        variant = STANDS_IN[variant]
+    return rounds[variant]
 
 
 def by_variant_rows(result: dict) -> dict[str, list[float]]:

@@ -3,7 +3,7 @@
 from models.config import FAMILIES, HEADS, MAX_ENSEMBLE, Config
 from models.device import DEVICES, DeviceError, resolve_device
 from models.model_file import ModelFileError, Prediction, SavedModel, load_model, save_model
-from models.nets import build_model, count_parameters
+from models.nets import build_model, count_parameters, parameter_count
 from models.training import Diverged, EpochStats, TrainResult, evaluate, train
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "count_parameters",
     "evaluate",
     "load_model",
+    "parameter_count",
     "resolve_device",
     "save_model",
     "train",

@@ -130,3 +130,9 @@ def build_model(config: Config) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def parameter_count(config: Config) -> int:
+    """Parameters of one net of `config`, counted on the meta device: no memory, a few ms."""
+    with torch.device("meta"):
+        return count_parameters(build_model(config))

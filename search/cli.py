@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from models import DEVICES, MAX_ENSEMBLE
 from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.machine import CORES
-from search.study import DEFAULT_STUDY
+from search.study import DEFAULT_STUDY, smallest_params
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,6 +43,21 @@ def ensemble_size(text: str) -> int:
     n = positive_int(text)
     if n > MAX_ENSEMBLE:
         raise argparse.ArgumentTypeError(f"at most {MAX_ENSEMBLE} nets, got {n}")
+    return n
+
+
+def parameter_budget(text: str) -> int | None:
+    """--max-params: a positive integer that at least the search space's smallest net fits, or
+    "none" (no budget; what the compose file passes when MAX_PARAMS is unset)."""
+    if text == "none":
+        return None
+    n = positive_int(text)
+    smallest = smallest_params()
+    if n < smallest:
+        raise argparse.ArgumentTypeError(
+            f"no configuration of the search space fits {n:,} parameters "
+            f"(the smallest has {smallest:,})"
+        )
     return n
 
 

@@ -26,13 +26,12 @@ from search.cli import (
     positive_int,
     seed_value,
 )
-from search.evaluation import EvalRequest, evaluate, publish, tables
+from search.evaluation import DEFAULT_ENSEMBLE, EvalRequest, evaluate, publish, tables
 from search.interrupt import held, raise_on_interrupt
 from search.machine import CORES
 from search.storage import mask_argv
 
 PROG = "search.final_eval"
-DEFAULT_ENSEMBLE = 3
 
 
 def build_parser() -> Parser:
@@ -51,10 +50,11 @@ def build_parser() -> Parser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder of the MNIST IDX files (default: the one the study used, "
                         "else the cache)")
-    p.add_argument("--ensemble", type=ensemble_size, default=DEFAULT_ENSEMBLE,
-                   help="nets the selection is trained as, their posteriors averaged; with more "
-                        "than one its first net is also scored alone, to show the search's "
-                        f"own share of the gain (default: {DEFAULT_ENSEMBLE})")
+    p.add_argument("--ensemble", type=ensemble_size, default=None,
+                   help="nets the selection (and the default configuration) is trained as, their "
+                        "posteriors averaged; with more than one the first net is also scored "
+                        "alone, to show the search's own share of the gain (default: "
+                        f"{DEFAULT_ENSEMBLE}; 1 on a study with a parameter budget)")
     p.add_argument("--no-ablation", action="store_true",
                    help="evaluate the selected configuration only (default: with ablation)")
     # fmt: on

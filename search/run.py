@@ -29,6 +29,7 @@ from search.cli import (
     heartbeat_seconds,
     non_negative_int,
     one_line_errors,
+    parameter_budget,
     positive_float,
     positive_int,
     seed_value,
@@ -101,6 +102,11 @@ def build_parser() -> Parser:
     p.add_argument("--cold-start", action="store_const", const=True, default=None,
                    help="search with no hint: Config's defaults are neither queued first nor "
                    "raced as the yardstick (a study setting; default: both)")
+    p.add_argument("--max-params", type=parameter_budget, default=None,
+                   help="a parameter budget: a configuration whose net has more parameters is "
+                   "never trained, and the default configuration, where it is over, is raced "
+                   "shrunk to fit; none: no budget (a study setting; default: none, or the "
+                   "study's)")
     p.add_argument("--no-baselines", action="store_true",
                    help="do not queue Config's default configuration of each family as a new "
                    "study's first trials (queued by default)")

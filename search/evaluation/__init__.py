@@ -9,7 +9,7 @@ from search.evaluation.ablation import (
     first_nets,
     variants,
 )
-from search.evaluation.evaluate import EvalRequest, Evaluation, evaluate
+from search.evaluation.evaluate import DEFAULT_ENSEMBLE, EvalRequest, Evaluation, evaluate
 from search.evaluation.publish import publish
 from search.evaluation.result import (
     EvalResult,
@@ -25,6 +25,7 @@ from search.evaluation.text import tables
 
 __all__ = [
     "DEFAULT",
+    "DEFAULT_ENSEMBLE",
     "DEFAULT_ONE_NET",
     "ONE_NET",
     "SELECTED",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models import Config
+from search.study import narrowest, shrunk
 
 SELECTED = "selected"
 DEFAULT = "default config"  # the search's yardstick: Config's defaults, the study's epochs
@@ -18,15 +19,26 @@ def default_config(epochs: int) -> Config:
     return Config(epochs=epochs)
 
 
-def variants(config: Config, *, ablation: bool, ensemble: int = 1) -> dict[str, Config]:
+def variants(
+    config: Config,
+    *,
+    ablation: bool,
+    ensemble: int = 1,
+    default: Config | None = None,
+    size: int | None = None,
+) -> dict[str, Config]:
     """The selected config, trained as `ensemble` nets, and the default configuration trained
     the same way (unless it is the selection), so that the gain compares like with like; with
     more than one net, each of the two also as one net (its ensemble's first net), so that the
     search's gain shows one net against one net, apart from what the ensemble adds; and with
     ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp
-    baseline, one net each with the selected hyper-parameters."""
+    baseline, one net each with the selected hyper-parameters.
+
+    `default` is the yardstick (Config's defaults unless a budget shrank them); with `size`
+    (a study with a budget), an ablation variant larger than `size` parameters is shrunk to it,
+    so that weight sharing and the auxiliary loss are judged at the selection's size."""
     single = replace(config, ensemble=1)
-    default = default_config(config.epochs)
+    default = replace(default or default_config(config.epochs), epochs=config.epochs, ensemble=1)
     out = {SELECTED: replace(single, ensemble=ensemble)}
     if ensemble > 1:
         out[ONE_NET] = single
@@ -43,10 +55,18 @@ def variants(config: Config, *, ablation: bool, ensemble: int = 1) -> dict[str, 
             v = replace(single, weight_sharing=ws, alpha=aux_alpha if aux else 1.0)
             if v != single:
                 name = single.family + (f" ws={'on' if ws else 'off'}" if siamese else "")
-                out[f"{name} aux={'on' if aux else 'off'}"] = v
+                out[f"{name} aux={'on' if aux else 'off'}"] = at_size(v, size)
     if single.family != "mlp":
-        out["mlp baseline"] = replace(single, family="mlp", weight_sharing=False)
+        out["mlp baseline"] = at_size(replace(single, family="mlp", weight_sharing=False), size)
     return out
+
+
+def at_size(config: Config, size: int | None) -> Config:
+    """`config` shrunk to at most `size` parameters where it is larger (None: as it is); the
+    smallest widths of the space where even they are larger."""
+    if size is None:
+        return config
+    return shrunk(config, size) or narrowest(config)
 
 
 def first_nets(configs: dict[str, Config]) -> dict[str, str]:

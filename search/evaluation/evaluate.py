@@ -13,7 +13,7 @@ import optuna
 import torch
 
 from data import load_source
-from models import build_model, count_parameters, resolve_device
+from models import parameter_count, resolve_device
 from search.errors import UsageError
 from search.evaluation.ablation import SELECTED, first_nets, variants
 from search.evaluation.result import (
@@ -27,7 +27,14 @@ from search.evaluation.result import (
 from search.evaluation.rounds import TEST_PAIRS, Job, KeptModel, evaluate_rounds, round_seed
 from search.paths import model_path
 from search.storage import find_storage, open_storage
-from search.study import StudySettings, pick_trial, replay
+from search.study import (
+    StudySettings,
+    over_budget,
+    pick_trial,
+    points,
+    replay,
+    yardstick,
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,33 @@ class EvalRequest:
     workers: int
     device: str
     data_dir: Path | None  # None: the study's
-    ensemble: int
+    ensemble: int | None  # None: DEFAULT_ENSEMBLE, or one net under a parameter budget
     ablation: bool
     command: str  # as the user typed it, passwords masked
+
+
+DEFAULT_ENSEMBLE = 3
+
+
+def nets_within(request: EvalRequest, settings: StudySettings, trial: int, params: int) -> int:
+    """The selection's ensemble size: as asked, else DEFAULT_ENSEMBLE, or one net where the
+    study has a budget (the model a user keeps stays within it); refused where the selection,
+    or the ensemble asked for, is over the budget."""
+    budget = settings.max_params
+    if budget is None:
+        return request.ensemble or DEFAULT_ENSEMBLE
+    if params > budget:
+        raise UsageError(
+            f"trial {trial} has {params:,} parameters, over the budget of {budget:,} of study "
+            f"{request.study!r} (--max-params); choose a trial within it"
+        )
+    nets = request.ensemble or 1
+    if nets * params > budget:
+        raise UsageError(
+            f"--ensemble {nets} makes a model of {nets} x {params:,} parameters, over the budget "
+            f"of {budget:,} of study {request.study!r}; at most {budget // params} net(s) fit"
+        )
+    return nets
 
 
 @dataclass(frozen=True)
@@ -72,11 +103,20 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     resolve_device(request.device)
     study = load_study(request.study, request.storage)
     trial, why = pick_trial(study, request.trial)
+    trials = study.get_trials(deepcopy=False)
     settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
     if request.data_dir is not None:
         settings = replace(settings, data_dir=str(request.data_dir))
+    config = replay(trial, epochs=settings.epochs)
+    params = parameter_count(config)
+    ensemble = nets_within(request, settings, trial.number, params)
+    found = yardstick(settings.max_params, epochs=settings.epochs)
     configs = variants(
-        replay(trial, epochs=settings.epochs), ablation=request.ablation, ensemble=request.ensemble
+        config,
+        ablation=request.ablation,
+        ensemble=ensemble,
+        default=found.config if found else None,
+        size=params if settings.max_params is not None else None,
     )
     seeds = [round_seed(request.seed, r) for r in range(request.rounds)]
     first = first_nets(configs)
@@ -91,7 +131,9 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     # Check the data once here: a bad --data-dir ends in one line before any work starts.
     load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
     say(f"study {request.study!r}: {why}")
-    nets = f" as {request.ensemble} nets" if request.ensemble > 1 else ""
+    if settings.max_params is not None and found is not None:
+        say(f"parameter budget {settings.max_params:,}: the yardstick is {found.why}")
+    nets = f" as {ensemble} nets" if ensemble > 1 else ""
     say(
         f"trial #{trial.number}{nets} (search validation {100 * (trial.value or 0):.2f} %): "
         f"{len(configs)} variant(s) x {request.rounds} rounds, {request.workers} worker(s)"
@@ -132,7 +174,11 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
             seed=kept.seed,
             test_accuracy=kept.test_accuracy,
             nets=selected.ensemble,
-            parameters=count_parameters(build_model(selected)),
+            parameters=params,
         ),
+        max_params=settings.max_params,
+        yardstick=found.name if found else "none: nothing of the default's kind fits the budget",
+        points=points(trials, settings.max_params),
+        over_budget=over_budget(trials, settings.max_params),
     )
     return Evaluation(study, result, kept)

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from search.evaluation.result import EvalResult
-from search.evaluation.text import gain, model_line
+from search.evaluation.text import budget_line, gain, model_line
 
 
 def learning_curves(result: EvalResult) -> go.Figure:
@@ -71,10 +71,68 @@ def accuracy_plot(result: EvalResult) -> go.Figure:
     return fig
 
 
+def tradeoff_plot(result: EvalResult) -> go.Figure:
+    """Validation accuracy against one net's parameter count, one point per complete search
+    trial; the front (no other trial beats it on both) joined; the budget as a line and the
+    trials over it, never trained, as marks along the bottom."""
+    fig = go.Figure()
+    found, front = result.points, result.front
+    budget = result.max_params
+    feasible = [p for p in found if p.feasible]
+    fig.add_trace(
+        go.Scatter(
+            x=[p.params for p in feasible],
+            y=[100 * p.value for p in feasible],
+            mode="markers",
+            name="within the budget" if budget else "search trial",
+            text=[f"trial #{p.trial}" for p in feasible],
+            marker={"color": "hsl(210,60%,45%)", "opacity": 0.6},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[p.params for p in front],
+            y=[100 * p.value for p in front],
+            mode="lines+markers",
+            line_shape="hv",
+            name="front",
+            text=[f"trial #{p.trial}" for p in front],
+            marker={"color": "hsl(10,70%,45%)", "size": 9},
+        )
+    )
+    if budget is not None:
+        low = min((100 * p.value for p in found), default=50.0)
+        fig.add_trace(
+            go.Scatter(
+                x=result.over_budget,
+                y=[low] * len(result.over_budget),
+                mode="markers",
+                name="over the budget (never trained)",
+                marker={"symbol": "x", "color": "grey"},
+            )
+        )
+        fig.add_vline(x=budget, line_dash="dash", annotation_text=f"budget {budget:,}")
+    fig.update_xaxes(type="log", title_text="parameters (one net)")
+    fig.update_layout(
+        title="Search trials: validation accuracy against size", yaxis_title="validation %",
+        height=450,
+    )  # fmt: skip
+    return fig
+
+
+def front_rows(result: EvalResult) -> str:
+    return "".join(
+        f"<tr><td>#{p.trial}</td><td>{p.params:,}</td><td>{100 * p.value:.2f}</td></tr>"
+        for p in result.front
+    )
+
+
 def html_page(result: EvalResult) -> str:
     """The whole report as one HTML page with plotly.js embedded (no network needed)."""
     box = accuracy_plot(result).to_html(full_html=False, include_plotlyjs=True)
     curves = learning_curves(result).to_html(full_html=False, include_plotlyjs=False)
+    sizes = tradeoff_plot(result).to_html(full_html=False, include_plotlyjs=False)
+    budget = budget_line(result)
     table_rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{100 * s.test.mean:.2f} +- "
         f"{100 * s.test.std:.2f}</td><td>[{100 * s.test.low:.2f}, "
@@ -101,5 +159,10 @@ test pairs and a new initialization. Test accuracy in %.</p>
 {curves}
 <h2>Selected configuration</h2><table>{config_rows}</table>
 <h2>Model file</h2><p>{html.escape(model_line(result))}</p>
+<h2>Accuracy against size</h2>
+{f"<p>{html.escape(budget)}.</p>" if budget else ""}
+{sizes}
+<p>The front: search trials that no other trial beats on both validation accuracy and size.</p>
+<table><tr><th>trial</th><th>parameters</th><th>validation %</th></tr>{front_rows(result)}</table>
 </body></html>
 """

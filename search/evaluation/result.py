@@ -4,13 +4,14 @@ and a study note."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from models import Config
 from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
 from search.evaluation.rounds import RoundResult
 from search.evaluation.stats import Summary, paired, summarize
+from search.study import Point, front, smallest_near_best
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,21 @@ class EvalResult:
     command: str
     versions: dict[str, str]
     model: ModelFile
+    # Accuracy against size: the study's budget (None: none), what the default variant is and
+    # why, every complete search trial's (value, size) and the sizes of those over the budget.
+    max_params: int | None = None
+    yardstick: str = "the default configuration"
+    points: list[Point] = field(default_factory=list)
+    over_budget: list[int] = field(default_factory=list)
+
+    @property
+    def front(self) -> list[Point]:
+        """The search trials no other beats on both validation accuracy and size."""
+        return front(self.points)
+
+    @property
+    def smallest_near_best(self) -> Point | None:
+        return smallest_near_best(self.points)
 
     @property
     def config(self) -> Config:
@@ -93,6 +109,14 @@ class EvalResult:
             "command": self.command,
             "versions": self.versions,
             "model": asdict(self.model),
+            "max_params": self.max_params,
+            "yardstick": self.yardstick,
+            "tradeoff": {
+                "points": [asdict(p) for p in self.points],
+                "front": [p.trial for p in self.front],
+                "smallest_near_best": self.smallest_near_best and self.smallest_near_best.trial,
+                "over_budget": self.over_budget,
+            },
         }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from search.evaluation.ablation import SELECTED
 from search.evaluation.result import EvalResult
 from search.evaluation.stats import Summary
+from search.study import NEAR_BEST
 from search.tables import table
 
 
@@ -27,11 +28,12 @@ def gain(result: EvalResult) -> str:
     what the ensemble adds on its own."""
     rounds, nets = len(result.round_seeds), result.config.ensemble
     alike = f"both as {nets} nets" if nets > 1 else "both as one net"
+    target = yardstick_name(result)
     if result.default_variant == SELECTED:
-        text = f"the selection is the default configuration (gain 0 over {rounds} rounds)"
+        text = f"the selection is {target} (gain 0 over {rounds} rounds)"
     else:
         text = (
-            f"gain of the selection over the default configuration, {alike}: "
+            f"gain of the selection over {target}, {alike}: "
             f"{points(result.gain)}, paired over {rounds} rounds"
         )
     if result.one_net_gain is not None:
@@ -39,6 +41,29 @@ def gain(result: EvalResult) -> str:
     if result.ensemble_gain is not None:
         text += f"; {nets} nets instead of one add {points(result.ensemble_gain)} to the selection"
     return text
+
+
+def yardstick_name(result: EvalResult) -> str:
+    if result.max_params is None:
+        return "the default configuration"
+    return f"the budget's yardstick ({result.yardstick})"
+
+
+def budget_line(result: EvalResult) -> str | None:
+    """Under a budget: the budget and the smallest search trial close to the best."""
+    if result.max_params is None:
+        return None
+    line = (
+        f"parameter budget {result.max_params:,}: the selection has {result.model.parameters:,} "
+        f"per net; {len(result.over_budget)} search trial(s) were over it and never trained"
+    )
+    small = result.smallest_near_best
+    if small is not None:
+        line += (
+            f"; the smallest trial within {100 * NEAR_BEST:.1f} point of the best validation "
+            f"value is #{small.trial} ({small.params:,} parameters, {100 * small.value:.2f} %)"
+        )
+    return line
 
 
 def tables(result: EvalResult) -> str:
@@ -69,6 +94,7 @@ def tables(result: EvalResult) -> str:
             table(rows, header=header),
             table(per_round, header=("round", "seed", "train acc %", "test acc %", "seconds")),
             model_line(result),
+            *filter(None, [budget_line(result)]),
         ]
     )
 
@@ -102,4 +128,6 @@ def note(result: EvalResult, *, html_path: Path, json_path: Path) -> str:
     lines.append(f"Report and JSON: {html_path}, {json_path} (also in this study's artifacts).")
     lines.append("")
     lines.append(model_line(result).replace("model: ", "Model file: ", 1) + ".")
+    if budget_line(result):
+        lines += ["", f"{budget_line(result)}."]
     return "\n".join(lines)

@@ -25,7 +25,14 @@ from search.execution.trials import fail_running
 from search.execution.worker import WorkerSpec, open_worker
 from search.interrupt import held
 from search.storage import SlotLock, open_storage, owner_lock, with_storage_retries
-from search.study import Plan, SearchData, StudySettings, baselines, settle
+from search.study import (
+    Plan,
+    SearchData,
+    StudySettings,
+    baseline_configs,
+    recorded_params,
+    settle,
+)
 
 METRIC = "validation accuracy"
 
@@ -105,8 +112,8 @@ def run(request: RunRequest) -> int:
                 for name, value in data.settings.to_user_attrs().items():
                     study.set_user_attr(name, value)
                 if request.baselines and not data.settings.cold_start:
-                    for params in baselines():
-                        study.enqueue_trial(params, user_attrs={"baseline": True})
+                    for config in baseline_configs(data.settings.max_params):
+                        study.enqueue_trial(recorded_params(config), user_attrs={"baseline": True})
         return run_study(request, study, storage=storage, data=data)
 
 

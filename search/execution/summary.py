@@ -9,7 +9,17 @@ from optuna.trial import TrialState
 
 from search.paths import ARTIFACT_DIR
 from search.storage import StorageSpec
-from search.study import Race, StudySettings, best_search_trial, race_of
+from search.study import (
+    NEAR_BEST,
+    Race,
+    StudySettings,
+    best_search_trial,
+    over_budget,
+    points,
+    race_of,
+    smallest_near_best,
+    yardstick,
+)
 from search.tables import table
 
 
@@ -34,6 +44,7 @@ def run_summary(
     study: optuna.Study, spec: StorageSpec, *, elapsed: float, default_storage: bool
 ) -> str:
     trials = study.get_trials(deepcopy=False)
+    settings = StudySettings.from_user_attrs(study.user_attrs, study=study.study_name)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     lines = [f"study {study.study_name!r} in {spec.shown}"]
     rows = [
@@ -43,6 +54,11 @@ def run_summary(
         ("running", str(counts[TrialState.RUNNING])),
         ("elapsed", f"{elapsed:.0f} s"),
     ]
+    if settings.max_params is not None:
+        over = len(over_budget(trials, settings.max_params))
+        rows.insert(
+            2, ("parameter budget", f"{settings.max_params:,} ({over} over it, never trained)")
+        )
     best = best_search_trial(trials)
     if best is None:
         lines.append(table(rows))
@@ -60,7 +76,17 @@ def run_summary(
         if race is not None:
             lines.append("")
             lines.append(race_table(race))
-        if StudySettings.from_user_attrs(study.user_attrs, study=study.study_name).cold_start:
+            found = yardstick(settings.max_params)
+            if found is not None and settings.max_params is not None:
+                lines.append(f"the yardstick (default) is {found.why}")
+        small = smallest_near_best(points(trials, settings.max_params))
+        if small is not None and small.trial != best.number:
+            lines.append(
+                f"smallest within {100 * NEAR_BEST:.1f} point of the best: trial "
+                f"#{small.trial}, {small.params:,} parameters, {100 * small.value:.2f} % "
+                f"(the best has {best.user_attrs.get('n_params', 0):,})"
+            )
+        if settings.cold_start:
             lines.append(
                 "cold start: the default configuration was neither queued nor raced "
                 "(search.final_eval still measures the selection against it)"

@@ -10,7 +10,8 @@ import optuna
 import torch
 
 from data import Source, Splits, load_source, make_splits
-from models import Diverged, EpochStats, build_model, count_parameters, train
+from models import Diverged, EpochStats, parameter_count, train
+from search.study.budget import CONSTRAINT, OVER_BUDGET
 from search.study.racing import RACE_SEED, race_seed
 from search.study.settings import StudySettings
 from search.study.space import suggest_config
@@ -95,7 +96,17 @@ class Objective:
             seed = race_seed(settings.seed, race)
             splits = self.data.splits(seed)
         trial.set_user_attr("seed", seed)
-        trial.set_user_attr("n_params", count_parameters(build_model(config)))
+        params = parameter_count(config)
+        trial.set_user_attr("n_params", params)
+        if settings.max_params is not None:
+            # Known before any training: an infeasible trial is recorded and never trained.
+            over = params - settings.max_params
+            trial.set_constraint(CONSTRAINT, over)
+            trial.set_user_attr(OVER_BUDGET, over)
+            if over > 0:
+                raise optuna.TrialPruned(
+                    f"over the budget: {params:,} parameters > {settings.max_params:,}"
+                )
         epoch_seconds: list[float] = []
 
         def on_epoch(stats: EpochStats) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.study.budget import yardstick as budget_yardstick
 from search.study.settings import StudySettings
 from search.study.space import baseline_params
 from search.study.states import FINISHED, TAKEN
@@ -50,12 +51,16 @@ def race_trials(trials: Sequence[FrozenTrial], after: int) -> list[FrozenTrial]:
 
 
 def finalists(
-    trials: Sequence[FrozenTrial], k: int, *, yardstick: bool = True
+    trials: Sequence[FrozenTrial],
+    k: int,
+    *,
+    yardstick: bool = True,
+    default: dict[str, object] | None = None,
 ) -> list[FrozenTrial]:
-    """The default configuration's trial (the siamese baseline, when the study has it and
-    races its `yardstick`) and the k best other complete search trials, one per
-    configuration."""
-    default = baseline_params("siamese") if yardstick else None
+    """The yardstick's trial (`default`'s parameters: the siamese baseline unless a budget
+    shrank it), when the study has it and races its `yardstick`, and the k best other
+    complete search trials, one per configuration."""
+    default = (default or baseline_params("siamese")) if yardstick else None
     complete = [t for t in search_trials(trials) if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: (-(t.value or 0.0), t.number))
     out: list[FrozenTrial] = []
@@ -79,9 +84,10 @@ def enqueue_race(
     k: int,
     seeds: int,
     yardstick: bool = True,
+    default: dict[str, object] | None = None,
 ) -> int:
     """Queue every finalist on every race seed, seed by seed; returns how many were queued."""
-    chosen = finalists(trials, k, yardstick=yardstick)
+    chosen = finalists(trials, k, yardstick=yardstick, default=default)
     for index in range(1, seeds + 1):
         for t in chosen:
             study.enqueue_trial(
@@ -96,7 +102,7 @@ def enqueue_race(
 class Standing:
     trial: int  # the finalist's search trial
     values: dict[int, float]  # race seed -> validation value, where the run completed
-    default: bool  # the default configuration
+    default: bool  # the yardstick: the default configuration, or its budget's fit
 
     @property
     def mean(self) -> float:
@@ -124,7 +130,9 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
     after = max(t.user_attrs[RACE_AFTER] for t in runs)
     runs = race_trials(runs, after)
     by_number = {t.number: t for t in trials}
-    default = baseline_params("siamese")
+    default = yardstick_params(
+        StudySettings.from_user_attrs(study.user_attrs, study=study.study_name)
+    ) or baseline_params("siamese")
     order = list(dict.fromkeys(t.user_attrs[RACE_OF] for t in runs))
     standings = [
         Standing(
@@ -142,6 +150,13 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
     ]
     complete = not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
     return Race(after, standings, intensify(standings), complete)
+
+
+def yardstick_params(settings: StudySettings) -> dict[str, object] | None:
+    """The recorded parameters of the study's yardstick (the default configuration, or the
+    default shrunk to its budget); None where nothing of the default's kind fits."""
+    found = budget_yardstick(settings.max_params)
+    return found.recorded if found is not None else None
 
 
 def intensify(standings: Sequence[Standing]) -> Standing | None:
@@ -180,15 +195,18 @@ class Plan:
     finalists: int
     seeds: int
     yardstick: bool = True
+    default: dict[str, object] | None = None  # the yardstick's parameters; None: Config's
 
     @classmethod
     def of(cls, settings: StudySettings, *, trials: int) -> Plan:
         """The plan of a run towards `trials` on a study with these settings."""
+        default = yardstick_params(settings)
         return cls(
             trials=trials,
             finalists=settings.finalists,
             seeds=settings.race_seeds,
-            yardstick=not settings.cold_start,
+            yardstick=not settings.cold_start and default is not None,
+            default=default,
         )
 
     def search_done(self, trials: Sequence[FrozenTrial]) -> bool:
@@ -201,7 +219,9 @@ class Plan:
             return True
         runs = race_trials(trials, self.trials)
         if not runs:  # done only if there is nothing to race
-            return not finalists(trials, self.finalists, yardstick=self.yardstick)
+            return not finalists(
+                trials, self.finalists, yardstick=self.yardstick, default=self.default
+            )
         return not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
 
     def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
@@ -236,6 +256,7 @@ class Plan:
                 k=self.finalists,
                 seeds=self.seeds,
                 yardstick=self.yardstick,
+                default=self.default,
             )
             return Step.WAIT if queued else Step.DONE  # the next look sees what was queued
         waiting = [t for t in trials if t.state == TrialState.WAITING]

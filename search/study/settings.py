@@ -38,6 +38,9 @@ class StudySettings:
     # No hint from earlier measurement: Config's defaults are neither queued as the first
     # trials nor raced as the yardstick, so the search shows what it finds from nothing.
     cold_start: bool = False
+    # A parameter budget: a configuration whose one net has more parameters is never trained
+    # (search.study.budget); None: no budget.
+    max_params: int | None = None
 
     def to_user_attrs(self) -> dict[str, Any]:
         return asdict(self)

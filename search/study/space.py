@@ -22,10 +22,12 @@ def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
     # best trials of the default searches stay inside these bounds (docs/results.md).
     return Config(
         family=family,
-        nb_filters=trial.suggest_int("nb_filters", 8, 64, log=True) if conv else Config.nb_filters,
+        nb_filters=trial.suggest_int("nb_filters", MIN_FILTERS, 64, log=True)
+        if conv
+        else Config.nb_filters,
         conv_layers=trial.suggest_int("conv_layers", 1, 3) if conv else Config.conv_layers,
         kernel_size=trial.suggest_categorical("kernel_size", [3, 5]) if conv else 3,
-        hidden_units=trial.suggest_int("hidden_units", 16, 512, log=True),
+        hidden_units=trial.suggest_int("hidden_units", MIN_HIDDEN, 512, log=True),
         dropout=trial.suggest_float("dropout", 0.0, 0.6),
         batch_norm=trial.suggest_categorical("batch_norm", [True, False]),
         weight_sharing=(
@@ -42,16 +44,21 @@ def suggest_config(trial: optuna.trial.BaseTrial, *, epochs: int) -> Config:
     )
 
 
+def recorded_params(config: Config) -> dict[str, object]:
+    """The parameters `suggest_config` records for `config` (a queued trial's, a race's)."""
+    trial = optuna.trial.FixedTrial(config.to_dict())
+    suggest_config(trial, epochs=1)
+    return dict(trial.params)
+
+
 def baseline_params(family: str) -> dict[str, object]:
     """Config's defaults for `family`, as the parameters `suggest_config` would record.
 
     A new study queues one such trial per family, so the sampler meets every family at a sound
     setting before it narrows down, whatever its first random draws were.
     """
-    trial = optuna.trial.FixedTrial(Config(family=family).to_dict())
-    suggest_config(trial, epochs=1)
-    return dict(trial.params)
+    return recorded_params(Config(family=family))
 
 
-def baselines() -> list[dict[str, object]]:
-    return [baseline_params(family) for family in FAMILIES]
+# The bounds of the widths `suggest_config` samples, which a budget may shrink (budget.py).
+MIN_FILTERS, MIN_HIDDEN = 8, 16

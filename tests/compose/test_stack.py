@@ -24,8 +24,9 @@ from tests.search.workers import check_exact
 pytestmark = pytest.mark.compose
 
 SETTINGS = {"TRIALS": "8", "EPOCHS": "2", "FINALISTS": "0", "HEARTBEAT": "2", "SEED": "0"}
-# The study the later tests read: trials long enough for the database restart to catch one.
-SCALED = {**SETTINGS, "STUDY": "scaled", "EPOCHS": "6"}
+# The study the later tests read: trials long enough for the database restart to catch one;
+# with a parameter budget (MAX_PARAMS), which the compose file passes to the study's creation.
+SCALED = {**SETTINGS, "STUDY": "scaled", "EPOCHS": "6", "MAX_PARAMS": "100000"}
 
 
 def free_port() -> int:
@@ -92,6 +93,11 @@ def test_init_then_three_workers_reach_exactly_the_total_through_a_database_rest
     trials = check_exact(stack.url, "scaled", 8)
     sampled = [t.params["lr"] for t in trials if not t.user_attrs.get("baseline")]
     assert len(set(sampled)) == len(sampled)  # workers started together proposed their own
+    assert load_study(stack.url, "scaled").user_attrs["max_params"] == 100_000
+    trained = [t for t in trials if t.intermediate_values]
+    assert trained and all(t.user_attrs["n_params"] <= 100_000 for t in trained)
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert all(t.constraints == {"params": t.user_attrs["n_params"] - 100_000} for t in finished)
     stack.compose("rm", "-f", "-s", "worker", "init", env=env)
 
 
@@ -156,6 +162,7 @@ def test_final_eval_in_a_container_writes_its_report_into_the_shared_volume(
     report = stack.volume("studies") / "scaled" / "final_eval.json"
     result = json.loads(report.read_text())
     assert result["study"] == "scaled" and len(result["round_seeds"]) == 2
+    assert result["max_params"] == 100_000 and result["model"]["parameters"] <= 100_000
     assert len(list((stack.volume("studies") / "artifacts").iterdir())) == 3
     # The worker image answers with the model the evaluation left in the volume.
     r = stack.compose("run", "--rm", "--no-deps", "worker", "python", "-m", "search.predict",
