@@ -13,6 +13,8 @@ from pathlib import Path
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
+from search.errors import UsageError
+
 
 def journal_name(path: Path) -> str:
     """The journal's absolute path, as Optuna is given it: its lock is a symbolic link to this
@@ -37,12 +39,63 @@ def break_stale_lock(lock: Path) -> None:
             lock.unlink()
 
 
+HEAD_BYTES = 1 << 16  # a journal's first operation (its study's creation) is far shorter
+TAIL_BYTES = 1 << 20  # and so is its last
+
+
+def check_journal_file(path: Path) -> None:
+    """Refuse a non-empty file whose first line is not an Optuna journal operation (a log, a
+    document), reading at most HEAD_BYTES of it; and a journal whose lock path is taken by
+    something that is not a lock."""
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    if head:
+        line = head.split(b"\n", 1)[0]
+        try:
+            operation = json.loads(line)
+            ours = isinstance(operation, dict) and "op_code" in operation
+        except ValueError:  # a first write torn by a crash: the start of an operation
+            ours = b"\n" not in head and head.startswith(b'{"op_code":')
+        if not ours:
+            raise UsageError(
+                f"{path} is not an Optuna journal (its first line is not a journal operation); "
+                "it is left as it is: choose another --storage"
+            )
+    lock = Path(journal_name(path) + ".lock")
+    if lock.exists() and not lock.is_symlink():
+        raise UsageError(
+            f"{lock}, the journal's lock path, is taken by something that is not a lock; "
+            "remove it or choose another --storage"
+        )
+
+
+def torn_tail(path: Path) -> int | None:
+    """Where an incomplete or unreadable last line starts, from a read of the file's end only;
+    None when the last line is whole (or the file is empty)."""
+    size = path.stat().st_size
+    if size == 0:
+        return None
+    start = max(0, size - TAIL_BYTES)
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read()
+    if data.endswith(b"\n"):
+        keep = data.rfind(b"\n", 0, len(data) - 1) + 1
+        try:
+            json.loads(data[keep:])
+            return None
+        except ValueError:
+            return start + keep
+    return start + data.rfind(b"\n") + 1
+
+
 def cut_torn_tail(path: Path) -> str | None:
     """A journal whose last line is incomplete or unreadable (a crash or a full disk in the
     middle of a write) is cut back to its last good line, under the journal's own lock, and the
     cut bytes are kept beside it: Optuna skips such a line on reading, but a write after it
-    would bury it mid-file, and then no read succeeds. Returns what was done, in one line."""
-    if not path.is_file() or path.stat().st_size == 0:
+    would bury it mid-file, and then no read succeeds. Returns what was done, in one line.
+    Nothing is locked or written where the tail is whole (a read-only mount stays readable)."""
+    if not path.is_file() or torn_tail(path) is None:
         return None
     break_stale_lock(Path(journal_name(path) + ".lock"))
     lock = JournalFileSymlinkLock(journal_name(path))

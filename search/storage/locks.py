@@ -7,6 +7,7 @@ import fcntl
 import os
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 import sqlalchemy
@@ -18,26 +19,34 @@ from search.storage.spec import StorageSpec
 
 @contextlib.contextmanager
 def owner_lock(spec: StorageSpec) -> Iterator[None]:
-    """Hold a file storage for this run; a second run on the same file is refused."""
+    """Hold a file storage for this run; a second run on the same file is refused, whatever
+    name reaches it (a symbolic link, another relative path): the lock is an flock on the
+    storage file itself, so it follows the file, and no file a user can delete holds it. The
+    `.owner` file beside the real file only tells the holder's pid."""
     path = spec.path
     if path is None:
         yield
         return
-    lock_path = path.with_name(path.name + ".owner")
-    with open(lock_path, "a+") as f:
+    real = path.resolve()
+    pid_file = real.with_name(real.name + ".owner")
+    with open(real, "rb") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0)
             raise UsageError(
-                f"{path} is in use by another search.run (pid {f.read().strip() or '?'}); "
+                f"{path} is in use by another search.run (pid {holder(pid_file)}); "
                 "wait for it, or share a study between runs with PostgreSQL"
             ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        with contextlib.suppress(OSError):  # the pid is for the message only
+            pid_file.write_text(str(os.getpid()))
         yield
+
+
+def holder(pid_file: Path) -> str:
+    try:
+        return pid_file.read_text().strip() or "?"
+    except OSError:
+        return "?"
 
 
 class SlotLock:

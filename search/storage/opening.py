@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import sys
 import time
 import warnings
@@ -18,7 +19,12 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 
 from search.errors import StorageDamaged, UsageError
-from search.storage.journal import cut_torn_tail, find_damage, journal_name
+from search.storage.journal import (
+    check_journal_file,
+    cut_torn_tail,
+    find_damage,
+    journal_name,
+)
 from search.storage.spec import StorageSpec
 
 MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
@@ -26,7 +32,13 @@ MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
 # finds a table or the version row already there. Opening again then finds the schema complete.
 SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
 SCHEMA_ATTEMPTS = 5
-OPTUNA_TABLES = {"studies", "trials", "alembic_version", "version_info"}
+# Every table of Optuna's RDB schema: a file holding any other table is not ours.
+OPTUNA_TABLES = {
+    "alembic_version", "version_info", "studies", "study_directions", "study_user_attributes",
+    "study_system_attributes", "trials", "trial_params", "trial_values", "trial_user_attributes",
+    "trial_system_attributes", "trial_intermediate_values", "trial_heartbeats",
+}  # fmt: skip
+STUDIES_COLUMNS = {"study_id", "study_name"}
 
 
 def _prepare_parent(path: Path, *, create: bool) -> None:
@@ -60,35 +72,74 @@ def storage_error(spec: StorageSpec, error: Exception) -> UsageError:
 
 
 def check_sqlite_file(path: Path) -> None:
-    """Refuse, before writing anything, an SQLite file that is not an Optuna storage."""
+    """Refuse, from a read-only look before anything is written, an SQLite file that is not an
+    Optuna storage: every table must be one of Optuna's (a schema another process is creating
+    right now has some of them) and its `studies` table Optuna's."""
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            tables = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            columns = {row[1] for row in db.execute("PRAGMA table_info(studies)")}
     except sqlite3.DatabaseError as e:
         raise UsageError(
             f"{path} is not an SQLite database ({e}); choose another --storage"
         ) from None
-    if tables and not tables & OPTUNA_TABLES:  # some of Optuna's may be still in the making
-        shown = ", ".join(sorted(tables)[:5])
+    foreign = sorted(tables - OPTUNA_TABLES)
+    if foreign or ("studies" in tables and columns != STUDIES_COLUMNS):
+        shown = ", ".join(foreign[:5] or ["studies"])
         raise UsageError(
-            f"{path} is another program's SQLite database (tables: {shown}); "
-            "choose another --storage"
+            f"{path} is another program's SQLite database (tables: {shown}); it is left as it "
+            "is: choose another --storage"
         )
 
 
+FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_store_file(spec: StorageSpec) -> None:
+    """Decide from a read-only look, before anything is written, that a file storage's path is
+    a new store (nothing there yet), or a regular file holding a study storage of ours;
+    anything else is refused in one line naming the file and why."""
+    path = spec.path
+    if path is None:
+        return
+    if not path.exists():  # nothing there (or a link to nothing yet): a new store
+        return
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise UsageError(f"{path} is {kind}, not a study file; choose another --storage")
+    if spec.kind == "sqlite":
+        check_sqlite_file(path)
+    elif spec.kind == "journal":
+        check_journal_file(path)
+
+
 def open_storage(
-    spec: StorageSpec, *, create: bool = True, heartbeat: int = 20, pool_size: int = 2
+    spec: StorageSpec,
+    *,
+    create: bool = True,
+    heartbeat: int = 20,
+    pool_size: int = 2,
+    repair: bool = True,
 ) -> optuna.storages.BaseStorage:
     """Open a storage. RDB storages get heartbeats; stale trials are failed and retried. A
-    journal's torn last line is cut off first (and said on stderr)."""
+    journal's torn last line is cut off first (and said on stderr) where the opener will write
+    (`repair`); a reader leaves the file untouched (Optuna skips a torn last line)."""
     path = spec.path
     if path is not None:
         _prepare_parent(path, create=create)
-    if spec.kind == "sqlite" and path is not None and path.is_file():
-        check_sqlite_file(path)
+    check_store_file(spec)
     if spec.kind == "journal" and path is not None:
         try:
-            repaired = cut_torn_tail(path)
+            repaired = cut_torn_tail(path) if repair else None
             damage = find_damage(path)
         except OSError as e:
             raise UsageError(f"cannot repair {path}: {e.strerror}") from None
