@@ -89,12 +89,18 @@ def load_study(name: str, storage_flag: str | None) -> optuna.Study:
     spec = find_storage(name, storage_flag)
     storage = open_storage(spec, create=False)
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise UsageError(
             f"no study {name!r} in {spec.shown} (it has: {', '.join(names) or 'none'})"
         ) from None
+    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+        raise UsageError(
+            f"study {name!r} is not a digit-pair study (directions: "
+            f"{', '.join(d.name.lower() for d in study.directions)}); choose another --study"
+        )
+    return study
 
 
 def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Evaluation:
@@ -102,9 +108,9 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     about to be trained. Every check a user's input can fail comes before any training."""
     resolve_device(request.device)
     study = load_study(request.study, request.storage)
+    settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
     trial, why = pick_trial(study, request.trial)
     trials = study.get_trials(deepcopy=False)
-    settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
     if request.data_dir is not None:
         settings = replace(settings, data_dir=str(request.data_dir))
     config = replay(trial, epochs=settings.epochs)

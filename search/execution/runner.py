@@ -30,6 +30,7 @@ from search.study import (
     SearchData,
     StudySettings,
     baseline_configs,
+    foreign_parameter,
     recorded_params,
     settle,
 )
@@ -62,7 +63,13 @@ def stored_settings(
                 "choose another --study"
             )
         return None
-    return StudySettings.from_user_attrs(attrs, study=study)
+    settings = StudySettings.from_user_attrs(attrs, study=study)
+    mismatch = foreign_parameter(found.get_trials(deepcopy=False))
+    if mismatch:
+        raise UsageError(
+            f"study {study!r} does not fit this search space ({mismatch}); choose another --study"
+        )
+    return settings
 
 
 def prepare(

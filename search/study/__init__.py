@@ -30,7 +30,12 @@ from search.study.racing import (
 )
 from search.study.selection import best_search_trial, pick_trial, replay
 from search.study.settings import DEFAULT_STUDY, TRIAL_EPOCH_SHARE, StudySettings, settle
-from search.study.space import baseline_params, recorded_params, suggest_config
+from search.study.space import (
+    baseline_params,
+    foreign_parameter,
+    recorded_params,
+    suggest_config,
+)
 from search.study.states import FINISHED
 from search.study.strategies import (
     DEFAULT_PRUNER,
@@ -69,6 +74,7 @@ __all__ = [
     "baseline_params",
     "best_search_trial",
     "finalists",
+    "foreign_parameter",
     "front",
     "intensify",
     "is_race",

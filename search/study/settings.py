@@ -7,11 +7,12 @@ flags are checked against it here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from models import Config
+from data import DATASETS
+from models import MAX_ENSEMBLE, Config
 from search.errors import UsageError
 
 DEFAULT_STUDY = "digit-pairs"
@@ -50,10 +51,19 @@ class StudySettings:
         """The settings stored with a study; one a study lacks takes its default."""
         values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
         for name, value in values.items():
-            if not (isinstance(value, KINDS[name]) or (value is None and name in OPTIONAL)):
+            kind = KINDS[name]
+            malformed = not (isinstance(value, kind) or (value is None and name in OPTIONAL))
+            if kind is int and isinstance(value, bool):
+                malformed = True  # True is an int to Python, not a count to a study
+            if malformed:
                 raise UsageError(
                     f"study {study!r} has a malformed {name} setting ({value!r}): "
                     "was it made by search.run?"
+                )
+            if value is not None and name in RANGES and not RANGES[name][0](value):
+                raise UsageError(
+                    f"study {study!r} has {name} {value!r} stored, but {flag(name)} must be "
+                    f"{RANGES[name][1]}: was it made by search.run? Start a new study with --study"
                 )
         return cls(**values).resolved()
 
@@ -83,6 +93,22 @@ FLAGS = tuple(name for name, kind in KINDS.items() if kind is bool)  # on or off
 # A re-run's flag that disagrees with one of these is refused; data_dir may differ between runs
 # (a moved folder).
 CHECKED = tuple(name for name in KINDS if name != "data_dir")
+
+
+# What a stored setting must be, as its flag is checked (search.cli's types): a study read back
+# is refused in one line when it is out of range, before anything is run or written.
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
+    "seed": (lambda v: 0 <= v < 2**32, "from 0 to 2**32 - 1"),
+    "epochs": (lambda v: v >= 1, "a positive integer"),
+    "trial_nets": (lambda v: 1 <= v <= MAX_ENSEMBLE, f"1 to {MAX_ENSEMBLE} nets"),
+    "trial_epochs": (lambda v: v >= 1, "a positive integer"),
+    "train_pairs": (lambda v: v >= 2, "at least 2 pairs"),
+    "val_pairs": (lambda v: v >= 1, "a positive integer"),
+    "finalists": (lambda v: v >= 0, "an integer >= 0"),
+    "race_seeds": (lambda v: v >= 1, "a positive integer"),
+    "max_params": (lambda v: v >= 1, "a positive integer"),
+}
 
 
 def flag(name: str) -> str:

@@ -6,7 +6,12 @@ FrozenTrial, which replays the recorded values. Parameter names are Config's fie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
+
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FrozenTrial
 
 from models import FAMILIES, Config
 
@@ -58,6 +63,42 @@ def baseline_params(family: str) -> dict[str, object]:
     setting before it narrows down, whatever its first random draws were.
     """
     return recorded_params(Config(family=family))
+
+
+@cache
+def space_distributions() -> dict[str, BaseDistribution]:
+    """Every parameter's distribution as `suggest_config` records it, from one trial per family
+    of a throwaway in-memory study."""
+    study = optuna.create_study(direction="maximize")
+    out: dict[str, BaseDistribution] = {}
+    for family in FAMILIES:
+        study.enqueue_trial(baseline_params(family))
+        trial = study.ask()
+        suggest_config(trial, epochs=1)
+        out.update(trial.distributions)
+    return out
+
+
+def foreign_parameter(trials: Sequence[FrozenTrial]) -> str | None:
+    """Where a study's recorded parameters cannot be this search space's (another kind of
+    distribution, another log scale, other choices: Optuna would refuse every new trial of the
+    study), in words; None where they all fit."""
+    space = space_distributions()
+    for t in trials:
+        for name, stored in t.distributions.items():
+            expected = space.get(name)
+            if expected is None:
+                return f"trial {t.number} has a parameter {name!r} this search space lacks"
+            if (
+                type(stored) is not type(expected)
+                or getattr(stored, "log", None) != getattr(expected, "log", None)
+                or (isinstance(stored, CategoricalDistribution) and stored != expected)
+            ):
+                return (
+                    f"trial {t.number} records {name!r} as {stored}, this search space as "
+                    f"{expected}"
+                )
+    return None
 
 
 # The bounds of the widths `suggest_config` samples, which a budget may shrink (budget.py).
