@@ -35,9 +35,10 @@ def quiet_spawned_processes() -> None:
 
 
 def raise_on_interrupt() -> None:
-    """Back to Python's own handling: Ctrl-C raises KeyboardInterrupt, SIGTERM terminates."""
+    """Ctrl-C and SIGTERM (a `kill`, a supervisor, `docker stop`) both raise KeyboardInterrupt,
+    so a command ends the same way on either: its children ended, one line, exit 130."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from data import load_source
 from models import parameter_count, resolve_device
 from search.errors import UsageError
 from search.evaluation.ablation import SELECTED, first_nets, variants
+from search.evaluation.publish import check_publishable
 from search.evaluation.result import (
     EvalResult,
     ModelFile,
@@ -134,6 +135,7 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
         for name, c in configs.items()
         if name not in first.values()
     ]  # fmt: skip
+    check_publishable(request.study)
     # Check the data once here: a bad --data-dir ends in one line before any work starts.
     load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
     say(f"study {request.study!r}: {why}")

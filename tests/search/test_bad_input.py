@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -225,3 +227,75 @@ def test_ctrl_c_during_final_eval_writes_nothing(tmp_path: Path) -> None:
     assert r.returncode == 130, r.stderr
     assert "nothing was written" in r.stderr and "Traceback" not in r.stderr
     assert files(tmp_path) == before
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *descendants(int(child))]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def test_sigterm_during_final_eval_ends_its_pool_and_writes_nothing(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "t", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    before = files(tmp_path)
+    p = subprocess.Popen([sys.executable, "-m", "search.final_eval", "--study", "t", "--rounds",
+                          "50", "--workers", "2"], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout is not None
+    while "variant(s)" not in (line := p.stdout.readline()):
+        assert line, p.stderr.read() if p.stderr else ""
+    time.sleep(2.0)  # the pool is training
+    children = descendants(p.pid)
+    assert len(children) >= 2, children  # the pool's processes (and the resource tracker)
+    p.send_signal(signal.SIGTERM)  # as `kill PID` or a supervisor sends it: the parent alone
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert err.splitlines()[-1] == "search.final_eval: interrupted; nothing was written"
+    assert "Traceback" not in err
+    deadline = time.time() + 10
+    while any(alive(c) for c in children) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in children if alive(c)]
+    assert files(tmp_path) == before
+
+
+@contextmanager
+def read_only_mount(folder: Path) -> Iterator[None]:
+    """A read-only tmpfs over `folder` (root only: root writes through file modes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("where", ["studies/t", "studies/artifacts"])
+def test_final_eval_that_could_not_publish_refuses_before_training(
+    where: str, tmp_path: Path
+) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "t", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    with read_only_mount(tmp_path / where):
+        r = run_cli("search.final_eval", "--study", "t", "--rounds", "1", cwd=tmp_path)
+        assert_one_line_error(r, f"cannot write the results to {where}", "Read-only file system")
+        assert "variant(s)" not in r.stdout  # nothing was trained
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path}/studies/t.db")
+    assert "final_eval" not in study.user_attrs
+    assert not optuna.artifacts.get_all_artifact_meta(study)
