@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 
 import optuna
+from optuna.trial import TrialState
 
 from models import resolve_device
 from search.errors import UsageError
@@ -26,6 +27,7 @@ from search.execution.worker import WorkerSpec, open_worker
 from search.interrupt import held
 from search.storage import SlotLock, open_storage, owner_lock, with_storage_retries
 from search.study import (
+    RACE_AFTER,
     Plan,
     SearchData,
     StudySettings,
@@ -36,14 +38,23 @@ from search.study import (
 )
 
 METRIC = "validation accuracy"
+# Written last when a run sets a new study up: a study without it was left half set up (a run
+# killed between its writes) and is made again, unless a trial of it ever started (a study
+# made before this mark existed).
+SET_UP = "set_up"
+
+
+def half_made(study: optuna.Study) -> bool:
+    started = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    return SET_UP not in study.user_attrs and not started
 
 
 def stored_settings(
     storage: optuna.storages.BaseStorage | None, study: str
 ) -> StudySettings | None:
-    """The settings of an existing study; None when there is no such study yet (or an empty
-    one that a run created and did not get to set up). A study of another shape (another
-    program's, several objectives, minimized, no settings but trials) is refused."""
+    """The settings of an existing study; None when there is no such study yet (or one that a
+    run created and did not get to set up in full: `half_made`). A study of another shape
+    (another program's, several objectives, minimized, no settings but trials) is refused."""
     if storage is None:
         return None
     try:
@@ -56,6 +67,8 @@ def stored_settings(
             f"study {study!r} is not a digit-pair study (directions: "
             f"{', '.join(d.name.lower() for d in found.directions)}); choose another --study"
         )
+    if half_made(found):
+        return None
     if "epochs" not in attrs and "dataset" not in attrs:
         if found.get_trials(deepcopy=False):
             raise UsageError(
@@ -70,6 +83,19 @@ def stored_settings(
             f"study {study!r} does not fit this search space ({mismatch}); choose another --study"
         )
     return settings
+
+
+def remake(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    """Delete study `name` where it exists half set up, so that it is made afresh; whether it
+    did. Called under the run's locks, so no other run is setting it up now."""
+    try:
+        found = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return False
+    if not found.user_attrs and not found.get_trials(deepcopy=False):
+        return False  # created, nothing written yet: set it up in place
+    optuna.delete_study(study_name=name, storage=storage)
+    return True
 
 
 def prepare(
@@ -106,6 +132,12 @@ def run(request: RunRequest) -> int:
         with held(), slot_lock:
             if stored_settings(storage, request.study) != stored:  # made meanwhile
                 stored, data = prepare(request, storage)
+            if stored is None and remake(storage, request.study):
+                print(
+                    f"study {request.study!r} was left half set up by a run that was stopped: "
+                    "made again",
+                    file=sys.stderr,
+                )
             study = optuna.create_study(
                 study_name=request.study,
                 storage=storage,
@@ -121,6 +153,7 @@ def run(request: RunRequest) -> int:
                 if request.baselines and not data.settings.cold_start:
                     for config in baseline_configs(data.settings.max_params):
                         study.enqueue_trial(recorded_params(config), user_attrs={"baseline": True})
+                study.set_user_attr(SET_UP, True)
         return run_study(request, study, storage=storage, data=data)
 
 
@@ -144,8 +177,10 @@ def run_study(
                 file=sys.stderr,
             )
     settings = data.settings
-    plan = Plan.of(settings, trials=request.trials)
     trials = study.get_trials(deepcopy=False)
+    # A smaller --trials than a race already run after is that race's study: nothing to add.
+    raced = max((t.user_attrs[RACE_AFTER] for t in trials if RACE_AFTER in t.user_attrs), default=0)
+    plan = Plan.of(settings, trials=max(request.trials, raced))
     finished, total = plan.progress(trials)
     if request.create_only:
         print(f"study {request.study!r} is ready in {spec.shown} ({finished} finished trials)")
@@ -153,7 +188,7 @@ def run_study(
     if plan.done(trials):
         print(
             f"study {request.study!r} already has {finished} finished trials "
-            f"(--trials {request.trials}{race_words(plan)}): nothing to do"
+            f"(--trials {plan.trials}{race_words(plan)}): nothing to do"
         )
         print(run_summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
         return 0
