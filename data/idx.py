@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def read_idx(path: Path, *, magic: int) -> torch.Tensor:
             "is this the right MNIST file?"
         )
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # exact: sizes from a header may overflow numpy's ints
     if len(raw) != expected:
         raise DataError(
             f"{path}: truncated or padded IDX data ({len(raw)} bytes, expected {expected} "

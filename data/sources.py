@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from data.errors import DataError
-from data.fetch import cache_dir, fetch
+from data.fetch import CACHE_VARIABLE, cache_dir, fetch
 from data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 DATASETS = ("mnist5k", "mnist")
@@ -97,9 +97,11 @@ def _require(data_dir: Path, stem: str) -> Path:
 def load_mnist(data_dir: Path | None = None) -> Source:
     """Full MNIST from the standard IDX files in `data_dir` (the cache folder by default),
     fetched there first where missing: MNIST-train is the train pool, MNIST-test the test."""
+    given = data_dir is not None
     data_dir = cache_dir() if data_dir is None else data_dir
     if data_dir.exists() and not data_dir.is_dir():
-        raise DataError(f"--data-dir {data_dir} is a file; point it at the folder of the IDX files")
+        named = f"--data-dir {data_dir}" if given else f"{CACHE_VARIABLE}={data_dir}"
+        raise DataError(f"{named} is a file; point it at the folder of the IDX files")
     missing = [stem for stem in STEMS if _find(data_dir, stem) is None]
     if missing:
         fetch(data_dir, [stem + ".gz" for stem in missing])

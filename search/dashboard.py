@@ -11,6 +11,9 @@ from search.interrupt import exit_quietly
 
 exit_quietly("search.dashboard")
 
+import errno
+import signal
+import socket
 import sys
 
 import optuna
@@ -38,6 +41,29 @@ def build_parser() -> Parser:
     return p  # fmt: skip
 
 
+def check_address(host: str, port: int) -> None:
+    """Bind --host and --port once before the server starts, so that an address that is not
+    this machine's, or a port in use, is one line saying which (the server would print its
+    banner first)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as e:
+        raise UsageError(f"--host {host}: not an address ({e.strerror})") from None
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} is in use on {host}; try another --port") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise UsageError(
+                    f"--host {host} is not an address of this machine; use 127.0.0.1, or "
+                    "0.0.0.0 for every address"
+                ) from None
+            raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -48,12 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             optuna.load_study(study_name=args.study, storage=storage)
         except KeyError:
             raise UsageError(f"no study {args.study!r} in {spec.shown}") from None
+        check_address(args.host, args.port)
     from optuna_dashboard import run_server
 
     ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
     print(f"study {args.study!r}: http://{args.host}:{args.port}/dashboard")
     print(f"(the same as: {dashboard_command(spec)} --host {args.host} --port {args.port})")
     raise_on_interrupt()  # Ctrl-C stops the server below
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a server that writes nothing: gone at once
     try:
         run_server(storage, host=args.host, port=args.port,
                    artifact_store=FileSystemArtifactStore(str(ARTIFACT_DIR)))  # fmt: skip

@@ -8,11 +8,10 @@ import socket
 import warnings
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search.execution.handle import StudyHandle
-from search.storage import MAX_RETRY
+from search.storage import MAX_RETRY, Retry
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -42,7 +41,7 @@ def retry(study: optuna.Study, frozen: FrozenTrial, *, max_retry: int | None = M
     a configuration whose runs died `max_retry` times is not queued again (None: no limit)."""
     with contextlib.suppress(ValueError), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+        Retry(max_retry=max_retry)(study, frozen)
 
 
 def fail_running(handle: StudyHandle, reason: str, worker: str | None = None) -> list[int]:

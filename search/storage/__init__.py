@@ -3,7 +3,7 @@ locks that keep one writer per file and one taker per slot, and retries while a 
 away."""
 
 from search.storage.locks import SlotLock, owner_lock
-from search.storage.opening import MAX_RETRY, error_detail, open_storage
+from search.storage.opening import MAX_RETRY, Retry, error_detail, open_storage
 from search.storage.retries import STORAGE_ERRORS, with_storage_retries
 from search.storage.spec import (
     StorageChoice,
@@ -18,6 +18,7 @@ from search.storage.spec import (
 __all__ = [
     "MAX_RETRY",
     "STORAGE_ERRORS",
+    "Retry",
     "SlotLock",
     "StorageChoice",
     "StorageSpec",

@@ -5,6 +5,7 @@ shared by workers on many machines and relies on heartbeats instead."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sqlite3
 import stat
@@ -17,6 +18,7 @@ import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial
 
 from search.errors import StorageDamaged, UsageError
 from search.storage.journal import (
@@ -174,6 +176,23 @@ def _open(
         raise storage_error(spec, e) from None
 
 
+HEARTBEAT_REASON = "its worker stopped beating: killed, or cut off from the database"
+
+
+class Retry(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a failed trial (its parameters queued again, `failed_trial` and
+    `retry_history` in the retry's system attributes), whose retry does not inherit the failed
+    attempt's `fail_reason`: it records why it was queued again as `retry_of_reason`, the
+    failed attempt's reason or, for a trial the heartbeat failed, that its worker went silent."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        copied = copy.deepcopy(trial)
+        attrs = dict(copied.user_attrs)
+        attrs["retry_of_reason"] = attrs.pop("fail_reason", HEARTBEAT_REASON)
+        copied.user_attrs = attrs
+        super().__call__(study, copied)
+
+
 def _rdb_storage(url: str, engine_kwargs: dict[str, object], heartbeat: int) -> RDBStorage:
     attempt = 1
     while True:
@@ -185,9 +204,7 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, object], heartbeat: int) -> 
                 # A live worker beats every `heartbeat` seconds from its own thread, however slow
                 # its epochs; only a worker silent for three beats is taken for dead.
                 grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY
-                ),
+                heartbeat_stale_trial_callback=Retry(max_retry=MAX_RETRY),
             )
         except sqlalchemy.exc.DatabaseError as e:
             if attempt == SCHEMA_ATTEMPTS or not any(m in str(e) for m in SCHEMA_RACE):

@@ -40,14 +40,17 @@ class StorageSpec:
 
 
 def mask_password(text: str) -> str:
-    """A database URL with its password as ***, or the text as it is when it is not one."""
-    if "://" not in text:
+    """A database URL with its password as ***, or the text as it is when it is not one. Read
+    from the text itself, not a URL parser: a password holding '@', ':' or '/' that is not
+    percent-encoded must not show any part of it either. Everything between the user name's
+    ':' and the last '@' is the password."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
         return text
-    try:
-        url = sqlalchemy.engine.make_url(text)
-    except (sqlalchemy.exc.ArgumentError, ValueError):
+    at = rest.rfind("@", 0, len(rest.split("?", 1)[0]))
+    if at < 0 or ":" not in rest[:at]:
         return text
-    return url.render_as_string(hide_password=True) if url.password else text
+    return f"{scheme}://{rest[: rest.index(':')]}:***@{rest[at + 1 :]}"
 
 
 def mask_argv(args: list[str]) -> list[str]:
@@ -70,7 +73,8 @@ def parse_storage(text: str) -> StorageSpec:
                 raise UsageError(
                     f"--storage {text}: write sqlite:///relative.db or sqlite:////abs.db"
                 )
-            if rest.strip("/") in (":memory:", ""):
+            target = rest.lstrip("/").split("?", 1)
+            if target[0] in (":memory:", "") or "mode=memory" in (target[1:] or [""])[0]:
                 raise UsageError(
                     f"--storage {text}: an in-memory database loses every trial at exit; "
                     "write sqlite:///FILE.db"
@@ -78,17 +82,20 @@ def parse_storage(text: str) -> StorageSpec:
             return StorageSpec("sqlite", text)
         if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             url = "postgresql+psycopg://" + rest
+            shown = mask_password(text)
+            encode = (
+                f"--storage {shown}: cannot read this PostgreSQL URL; percent-encode '@', ':' "
+                "and '/' in the user name and password (%40, %3A, %2F), and give the port as "
+                "a number"
+            )
+            if rest.count("@") > 1:
+                raise UsageError(encode)
             try:
                 parsed = sqlalchemy.engine.make_url(url)
-            except sqlalchemy.exc.ArgumentError:
-                raise UsageError(f"--storage {text}: malformed PostgreSQL URL") from None
-            shown = mask_password(text)
+            except (sqlalchemy.exc.ArgumentError, ValueError):
+                raise UsageError(encode) from None
             if not parsed.database:
                 raise UsageError(f"--storage {shown}: name the database, e.g. .../optuna")
-            if "@" in (parsed.host or ""):
-                raise UsageError(
-                    f"--storage {shown}: more than one '@'; write an '@' in the password as %40"
-                )
             return StorageSpec("postgresql", url)
         raise UsageError(
             f"--storage {text}: unknown scheme {scheme!r}; use sqlite:///FILE.db, "

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from search.execution import StudyHandle, fail_and_retry
 from tests.helpers import TINY, assert_one_line_error, files, run_cli, write_idx, write_mnist
 
 CLOSED = "postgresql+psycopg://postgres@127.0.0.1:1/test"
@@ -60,7 +65,10 @@ RUN_CASES = {
     "study in a folder": (["--study", "../x"], "not a study name"),
     "study name too long": (["--study", "x" * 300], "not a study name"),
     "sqlite in memory": (["--storage", "sqlite:///:memory:"], "in-memory"),
-    "raw @ in a password": (["--storage", "postgresql://u:p@ss@127.0.0.1/x"], "as %40"),
+    "sqlite shared memory": (["--storage", "sqlite:///:memory:?cache=shared"], "in-memory"),
+    "sqlite memory mode": (["--storage", "sqlite:///x.db?mode=memory&cache=shared"], "in-memory"),
+    "raw @ in a password": (["--storage", "postgresql://u:p@ss@127.0.0.1/x"], "percent-encode"),
+    "port not a number": (["--storage", "postgresql://u:pw@127.0.0.1:54x2/x"], "port as a number"),
     "data dir is a file": (["--dataset", "mnist", "--data-dir", "/etc/hostname"], "is a file"),
 }
 
@@ -77,6 +85,7 @@ def test_search_run_bad_input(case: str, tmp_path: Path) -> None:
     args, needle = RUN_CASES[case]
     r = run_cli("search.run", "--trials", "2", *args, cwd=tmp_path)
     assert_one_line_error(r, needle)
+    assert "ss@" not in r.stderr and ":pw@" not in r.stderr  # no part of a password
     assert files(tmp_path) == []
 
 
@@ -129,6 +138,15 @@ DATA_CASES = {
 }
 
 
+def corrupt_overflow(d: Path) -> None:
+    # An images header whose sizes multiply past 2**64: the expected size is said exactly.
+    header = (0x803).to_bytes(4, "big") + b"\xff\xff\xff\xff" * 3
+    (d / "train-images-idx3-ubyte").write_bytes(header + bytes(100))
+
+
+DATA_CASES["sizes that overflow"] = (corrupt_overflow, f"expected {16 + (2**32 - 1) ** 3} ")
+
+
 @pytest.mark.parametrize("case", DATA_CASES, ids=list(DATA_CASES))
 def test_bad_mnist_files(case: str, tmp_path: Path) -> None:
     data = tmp_path / "mnist"
@@ -152,6 +170,90 @@ def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> N
     r = run_cli("search.final_eval", *args, cwd=tmp_path)
     assert_one_line_error(r, needle)
     assert files(tmp_path) == []
+
+
+def test_the_cache_variable_is_named_when_it_points_at_a_file(tmp_path: Path) -> None:
+    env = {**os.environ, "DIGIT_PAIRS_DATA": "/dev/null"}
+    r = subprocess.run([sys.executable, "-m", "search.run", "--dataset", "mnist"], cwd=tmp_path,
+                       capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert_one_line_error(r, "DIGIT_PAIRS_DATA=/dev/null is a file")
+    assert "--data-dir" not in r.stderr
+
+
+def dashboard_with_study(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "d", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+
+
+def test_dashboard_on_a_foreign_address_or_a_busy_port(tmp_path: Path) -> None:
+    dashboard_with_study(tmp_path)
+    r = run_cli("search.dashboard", "--study", "d", "--host", "192.0.2.1", cwd=tmp_path)
+    assert_one_line_error(r, "--host 192.0.2.1 is not an address of this machine")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli("search.dashboard", "--study", "d", "--port", str(port), cwd=tmp_path)
+    assert_one_line_error(r, f"port {port} is in use on 127.0.0.1; try another --port")
+    assert "Listening on" not in r.stdout + r.stderr
+
+
+def test_a_healthy_journal_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "j", *TINY,
+                "--storage", "studies/j.journal", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    journal = (tmp_path / "studies/j.journal").read_bytes()
+    shelf = tmp_path / "shelf"
+    with read_only_mount(shelf):
+        subprocess.run(["mount", "-o", "remount,rw", str(shelf)], check=True)
+        (shelf / "j.journal").write_bytes(journal)
+        subprocess.run(["mount", "-o", "remount,ro", str(shelf)], check=True)
+        port = free_port()
+        p = subprocess.Popen([sys.executable, "-m", "search.dashboard", "--study", "j",
+                              "--storage", str(shelf / "j.journal"), "--port", str(port)],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+        try:
+            body = wait_for_json(f"http://127.0.0.1:{port}/api/studies", p)
+        finally:
+            p.terminate()
+            p.communicate(timeout=30)
+        assert [s["study_name"] for s in body["study_summaries"]] == ["j"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_json(url: str, p: subprocess.Popen[str]) -> dict:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return json.loads(answer.read())
+        except OSError:
+            assert p.poll() is None, p.communicate()[1]
+            time.sleep(0.3)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_a_retry_does_not_inherit_the_failed_attempts_reason(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/r.db"
+    study = optuna.create_study(study_name="r", storage=url, direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-2)
+    trial.set_user_attr("seed", 7)
+    storage = optuna.storages.RDBStorage(url)
+    handle = StudyHandle.of(study, storage)
+    assert fail_and_retry(handle, trial.number, "lost its database mid-trial") is not None
+    failed, waiting = optuna.load_study(study_name="r", storage=url).trials
+    assert failed.user_attrs["fail_reason"] == "lost its database mid-trial"
+    assert "fail_reason" not in waiting.user_attrs and waiting.user_attrs["seed"] == 7
+    assert waiting.user_attrs["retry_of_reason"] == "lost its database mid-trial"
+    assert waiting.system_attrs["failed_trial"] == failed.number
 
 
 def test_dashboard_port_out_of_range(tmp_path: Path) -> None:
