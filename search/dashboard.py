@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with one_line_errors(PROG):
         spec = find_storage(args.study, args.storage)
-        storage = open_storage(spec, create=False, repair=False)
+        storage = open_storage(spec, create=False, writes=False)
         try:
             optuna.load_study(study_name=args.study, storage=storage)
         except KeyError:

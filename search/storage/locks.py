@@ -14,6 +14,7 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from search.errors import UsageError
+from search.storage.retries import with_storage_retries
 from search.storage.spec import StorageSpec
 
 
@@ -66,7 +67,7 @@ class SlotLock:
 
     def __enter__(self) -> None:
         if self.engine is not None:
-            self.conn = self.engine.connect()
+            self.conn = with_storage_retries(self.engine.connect, "taking the slot lock")
             self.conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
         elif self.spec.kind == "journal":
             assert self.spec.path is not None

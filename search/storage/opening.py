@@ -22,11 +22,13 @@ from optuna.trial import FrozenTrial
 
 from search.errors import StorageDamaged, UsageError
 from search.storage.journal import (
+    break_stale_lock,
     check_journal_file,
     cut_torn_tail,
     find_damage,
     journal_name,
 )
+from search.storage.postgres import check_postgres
 from search.storage.spec import StorageSpec
 
 MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
@@ -130,18 +132,21 @@ def open_storage(
     create: bool = True,
     heartbeat: int = 20,
     pool_size: int = 2,
-    repair: bool = True,
+    writes: bool = True,
 ) -> optuna.storages.BaseStorage:
     """Open a storage. RDB storages get heartbeats; stale trials are failed and retried. A
-    journal's torn last line is cut off first (and said on stderr) where the opener will write
-    (`repair`); a reader leaves the file untouched (Optuna skips a torn last line)."""
+    journal's torn last line is cut off first (and said on stderr) where the opener `writes`;
+    a reader leaves the file untouched (Optuna skips a torn last line). On PostgreSQL the
+    user's privileges and the connection limits are checked first (search.storage.postgres)."""
     path = spec.path
     if path is not None:
         _prepare_parent(path, create=create)
     check_store_file(spec)
     if spec.kind == "journal" and path is not None:
         try:
-            repaired = cut_torn_tail(path) if repair else None
+            if writes:  # a lock a killed process left would block every write for good
+                break_stale_lock(Path(journal_name(path) + ".lock"))
+            repaired = cut_torn_tail(path) if writes else None
             damage = find_damage(path)
         except OSError as e:
             raise UsageError(f"cannot repair {path}: {e.strerror}") from None
@@ -149,6 +154,11 @@ def open_storage(
             print(repaired, file=sys.stderr)
         if damage:
             raise StorageDamaged(damage)
+    if spec.kind == "postgresql":
+        try:
+            check_postgres(spec.url, writes=writes)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            raise storage_error(spec, e) from None
     with warnings.catch_warnings():
         return _open(spec, path, heartbeat, pool_size)
 
