@@ -68,7 +68,8 @@ def run_trials(
             except STORAGE_ERRORS as e:  # the database went away mid-trial (a restart)
                 state, again = TrialState.FAIL, True
                 reason = f"lost the study storage: {error_detail(e.__cause__ or e)}"
-                print(f"trial {trial.number} {reason}; it will be run again", file=sys.stderr)
+                if "disk is full" not in reason:  # that one ends the command, in one line
+                    print(f"trial {trial.number} {reason}; it will be run again", file=sys.stderr)
             except Exception as e:  # one bad trial must not end the study
                 if isinstance(e, OSError) and full_disk(e):
                     raise  # nothing more can be written: the command ends in one line

@@ -20,7 +20,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 
-from search.errors import StorageDamaged, UsageError
+from search.errors import StorageDamaged, StorageLost, UsageError
 from search.storage.journal import (
     break_stale_lock,
     check_journal_file,
@@ -159,8 +159,19 @@ def open_storage(
             check_postgres(spec.url, writes=writes)
         except sqlalchemy.exc.SQLAlchemyError as e:
             raise storage_error(spec, e) from None
-    with warnings.catch_warnings():
-        return _open(spec, path, heartbeat, pool_size)
+    new_file = spec.kind == "sqlite" and path is not None and not path.exists()
+    try:
+        with warnings.catch_warnings():
+            return _open(spec, path, heartbeat, pool_size)
+    except UsageError as e:
+        if new_file and path is not None:  # leave no file Optuna could not load behind
+            for left in (path, path.with_name(path.name + "-journal")):
+                left.unlink(missing_ok=True)
+        if "disk is full" in str(e) or "disk I/O error" in str(e):
+            raise StorageLost(
+                f"{path}: the disk is full; free some space and re-run the same command"
+            ) from None
+        raise
 
 
 def _open(

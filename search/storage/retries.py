@@ -24,6 +24,11 @@ def with_storage_retries(action: Callable[[], T], what: str) -> T:
         try:
             return action()
         except STORAGE_ERRORS as e:
+            if "disk is full" in error_detail(e.__cause__ or e):  # waiting will not free space
+                raise StorageLost(
+                    f"the disk is full while {what}; free some space and re-run the same "
+                    "command: every finished trial is kept"
+                ) from None
             if attempt == STORAGE_RETRIES - 1:
                 raise StorageLost(
                     f"lost the study storage while {what} ({error_detail(e.__cause__ or e)}); "

@@ -418,3 +418,33 @@ def test_a_stop_that_reaches_a_child_while_it_starts_arrives_once_it_listens() -
         proc.send_signal(signal.SIGINT)  # at once: the interpreter is still starting
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out, err) == (130, "stopped\n", "")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_sqlite_on_a_full_disk_is_one_line_and_leaves_no_file_behind(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(disk)], check=True)
+    try:
+        run = ["search.run", "--workers", "1", "--storage", f"sqlite:///{disk}/s.db", "--study",
+               "s", *TINY]  # fmt: skip
+        # Mid-run: the file fills up after some trials; one line, no retries for a minute.
+        start = time.monotonic()
+        r = run_cli(*run, "--trials", "300", cwd=tmp_path)
+        assert r.returncode == 1, r.stderr
+        said = [line for line in r.stderr.splitlines() if line.strip() and "%|" not in line]
+        assert len(said) == 1 and "the disk is full" in said[0], r.stderr
+        assert "retrying" not in r.stderr and time.monotonic() - start < 240
+        finished = sum(
+            t.state in FINISHED for t in load_study(f"sqlite:///{disk}/s.db", "s").trials
+        )
+        assert finished >= 3
+        # At creation: a new file on the full disk is not left behind half made.
+        r = run_cli(*run, "--study", "t", "--storage", f"sqlite:///{disk}/t.db", "--trials", "1",
+                    cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 1, r.stderr
+        assert r.stderr.strip().startswith("search.run: error:") and "disk is full" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (disk / "t.db").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
