@@ -89,6 +89,15 @@ class Evaluation:
 def load_study(name: str, storage_flag: str | None) -> optuna.Study:
     spec = find_storage(name, storage_flag)
     storage = open_storage(spec, create=False)
+    if spec.path is not None:  # the result is recorded in the study too: it must take writes
+        try:
+            with open(spec.path, "ab"):
+                pass
+        except OSError as e:
+            raise UsageError(
+                f"cannot write to {spec.path} ({e.strerror}): the final evaluation records its "
+                "result in the study; make it writable and run again"
+            ) from None
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:

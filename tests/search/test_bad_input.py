@@ -220,6 +220,10 @@ def test_a_healthy_journal_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
             p.terminate()
             p.communicate(timeout=30)
         assert [s["study_name"] for s in body["study_summaries"]] == ["j"]
+        r = run_cli("search.final_eval", "--study", "j", "--storage", str(shelf / "j.journal"),
+                    cwd=tmp_path)  # fmt: skip
+        assert_one_line_error(r, "cannot write to", "Read-only file system", "records its result")
+        assert "variant(s)" not in r.stdout
 
 
 def free_port() -> int:
