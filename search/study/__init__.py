@@ -17,6 +17,7 @@ from search.study.racing import (
     RACE_AFTER,
     RACE_OF,
     RACE_SEED,
+    REUSED_FROM,
     Plan,
     Race,
     Standing,
@@ -48,6 +49,7 @@ from search.study.strategies import (
 from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, smallest_near_best
 
 __all__ = [
+    "REUSED_FROM",
     "CONSTRAINT",
     "DEFAULT_PRUNER",
     "DEFAULT_STUDY",

@@ -15,6 +15,7 @@ any worker, and are failed, retried and resumed like every other trial.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from search.study.space import baseline_params
 from search.study.states import FINISHED, TAKEN
 
 RACE_OF, RACE_SEED, RACE_AFTER = "race_of", "race_seed", "race_after"
+REUSED_FROM = "reused_from"  # a race cell recorded from an earlier race's identical run
 
 
 def race_seed(study_seed: int, index: int) -> int:
@@ -86,16 +88,39 @@ def enqueue_race(
     yardstick: bool = True,
     default: dict[str, object] | None = None,
 ) -> int:
-    """Queue every finalist on every race seed, seed by seed; returns how many were queued."""
+    """Queue every finalist on every race seed, seed by seed; returns how many were queued to
+    run. A cell (a configuration on a race seed) that an earlier race of the study completed is
+    a result already: it is recorded as this race's trial at once, with the earlier value (user
+    attribute `reused_from`), not trained again, so extending a study costs its new cells only."""
     chosen = finalists(trials, k, yardstick=yardstick, default=default)
+    done: dict[tuple[str, int], FrozenTrial] = {}
+    for t in trials:
+        if is_race(t) and t.state == TrialState.COMPLETE and t.value is not None:
+            done.setdefault((cell_key(t.params), t.user_attrs[RACE_SEED]), t)
+    queued = 0
     for index in range(1, seeds + 1):
         for t in chosen:
-            study.enqueue_trial(
-                t.params,
-                user_attrs={RACE_OF: t.number, RACE_SEED: index, RACE_AFTER: after},
-                skip_if_exists=False,
+            attrs = {RACE_OF: t.number, RACE_SEED: index, RACE_AFTER: after}
+            earlier = done.get((cell_key(t.params), index))
+            if earlier is None:
+                study.enqueue_trial(t.params, user_attrs=attrs, skip_if_exists=False)
+                queued += 1
+                continue
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.COMPLETE,
+                    value=earlier.value,
+                    params=earlier.params,
+                    distributions=earlier.distributions,
+                    intermediate_values=earlier.intermediate_values,
+                    user_attrs={**earlier.user_attrs, **attrs, REUSED_FROM: earlier.number},
+                )
             )
-    return len(chosen) * seeds
+    return queued
+
+
+def cell_key(params: dict[str, object]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
