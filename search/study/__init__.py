@@ -49,7 +49,6 @@ from search.study.strategies import (
 from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, smallest_near_best
 
 __all__ = [
-    "REUSED_FROM",
     "CONSTRAINT",
     "DEFAULT_PRUNER",
     "DEFAULT_STUDY",
@@ -60,6 +59,7 @@ __all__ = [
     "RACE_AFTER",
     "RACE_OF",
     "RACE_SEED",
+    "REUSED_FROM",
     "SAMPLERS",
     "TRIAL_EPOCH_SHARE",
     "Objective",
