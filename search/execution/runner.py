@@ -8,7 +8,7 @@ import threading
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import optuna
 from optuna.trial import TrialState
@@ -45,8 +45,12 @@ SET_UP = "set_up"
 
 
 def half_made(study: optuna.Study) -> bool:
+    """Settings written in part, no mark of a whole set-up, and no trial ever started. (A study
+    with every setting stored is taken as made, and its settings checked, mark or not.)"""
+    attrs = study.user_attrs
     started = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
-    return SET_UP not in study.user_attrs and not started
+    every_setting = all(f.name in attrs for f in fields(StudySettings))
+    return SET_UP not in attrs and not started and not every_setting
 
 
 def stored_settings(
