@@ -44,7 +44,8 @@ def pct(s: Summary) -> str:
 
 
 def minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{round(seconds % 60):02d}"
+    whole, rest = divmod(round(seconds), 60)
+    return f"{whole}:{rest:02d}"
 
 
 # Where a variant was not trained on its own: the selection is the default configuration, or
