@@ -21,7 +21,15 @@ import torch
 from optuna.trial import TrialState
 
 from search.execution import StudyHandle, fail_and_retry
-from tests.helpers import TINY, assert_one_line_error, files, run_cli, write_idx, write_mnist
+from tests.helpers import (
+    TINY,
+    assert_one_line_error,
+    files,
+    free_port,
+    run_cli,
+    write_idx,
+    write_mnist,
+)
 
 CLOSED = "postgresql+psycopg://postgres@127.0.0.1:1/test"
 RUN_CASES = {
@@ -224,12 +232,6 @@ def test_a_healthy_journal_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
                     cwd=tmp_path)  # fmt: skip
         assert_one_line_error(r, "cannot write to", "Read-only file system", "records its result")
         assert "variant(s)" not in r.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_json(url: str, p: subprocess.Popen[str]) -> dict:

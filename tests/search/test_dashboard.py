@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from search.execution import METRIC
-from tests.helpers import TINY, run_cli, run_tool
+from tests.helpers import TINY, free_port, run_cli, run_tool
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -34,12 +33,6 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 cwd=root)  # fmt: skip
     assert r.returncode == 0, r.stderr
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(command: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
