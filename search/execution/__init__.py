@@ -2,6 +2,7 @@
 and retrying trials, progress and the end-of-run summary."""
 
 from search.execution.handle import StudyHandle
+from search.execution.heartbeat import fail_stale_trials
 from search.execution.loop import Ending, finish_trial, run_trials, take_trial
 from search.execution.progress import show_progress
 from search.execution.request import RunRequest
@@ -16,6 +17,7 @@ __all__ = [
     "StudyHandle",
     "dashboard_command",
     "fail_and_retry",
+    "fail_stale_trials",
     "finish_trial",
     "retry",
     "run",

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import UsageError, full_disk
 from search.execution.handle import StudyHandle
-from search.execution.heartbeat import Heartbeat
+from search.execution.heartbeat import Heartbeat, fail_stale_trials
 from search.execution.trials import fail_and_retry, retry, worker_id
 from search.storage import STORAGE_ERRORS, SlotLock, error_detail, with_storage_retries
 from search.study import Objective, Plan, Step, WorkerStopped
@@ -101,10 +101,7 @@ def take_trial(handle: StudyHandle, lock: SlotLock, plan: Plan) -> optuna.Trial 
     race was just queued.
     """
     study = handle.study
-    if handle.heartbeat is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(handle)
     with lock, warnings.catch_warnings():
         # Optuna warns that heartbeats belong to Study.optimize; this loop beats itself.
         warnings.filterwarnings("ignore", message="Heartbeat of storage")

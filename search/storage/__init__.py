@@ -3,7 +3,7 @@ locks that keep one writer per file and one taker per slot, and retries while a 
 away."""
 
 from search.storage.locks import SlotLock, owner_lock
-from search.storage.opening import MAX_RETRY, Retry, error_detail, open_storage
+from search.storage.opening import HEARTBEAT_REASON, MAX_RETRY, Retry, error_detail, open_storage
 from search.storage.retries import STORAGE_ERRORS, with_storage_retries
 from search.storage.spec import (
     StorageChoice,
@@ -16,6 +16,7 @@ from search.storage.spec import (
 )
 
 __all__ = [
+    "HEARTBEAT_REASON",
     "MAX_RETRY",
     "STORAGE_ERRORS",
     "Retry",

@@ -197,14 +197,15 @@ def _open(
         raise storage_error(spec, e) from None
 
 
-HEARTBEAT_REASON = "its worker stopped beating: killed, or cut off from the database"
+HEARTBEAT_REASON = "its worker stopped beating: killed, or cut off from the database"  # fail_reason
 
 
 class Retry(RetryHeartbeatStaleTrialCallback):
     """Optuna's retry of a failed trial (its parameters queued again, `failed_trial` and
     `retry_history` in the retry's system attributes), whose retry does not inherit the failed
     attempt's `fail_reason`: it records why it was queued again as `retry_of_reason`, the
-    failed attempt's reason or, for a trial the heartbeat failed, that its worker went silent."""
+    failed attempt's reason (for a trial the heartbeat check failed, that its worker went
+    silent)."""
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         copied = copy.deepcopy(trial)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
+from search.storage import HEARTBEAT_REASON
 from tests.compose.stack import Preparation, Stack, Unavailable, sh
 from tests.helpers import load_study
 from tests.search.workers import check_exact
@@ -128,6 +129,7 @@ def test_killed_worker_containers_trials_are_retried_to_the_exact_total(stack: S
     rerun = {json.dumps(t.params, sort_keys=True) for t in trials if t.state != TrialState.FAIL}
     trained = [t for t in stale if t.intermediate_values]  # every parameter drawn
     assert trained and all(json.dumps(t.params, sort_keys=True) in rerun for t in trained)
+    assert all(t.user_attrs["fail_reason"] == HEARTBEAT_REASON for t in trained)
     stack.compose("rm", "-f", "-s", "worker", "init", env=env)
 
 

@@ -14,8 +14,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.execution import StudyHandle, finish_trial, show_progress
-from search.storage import STORAGE_ERRORS, open_storage, parse_storage
+from search.execution import StudyHandle, fail_stale_trials, finish_trial, show_progress
+from search.storage import HEARTBEAT_REASON, STORAGE_ERRORS, open_storage, parse_storage
 from search.study import FINISHED, Plan
 from tests.helpers import load_study
 from tests.search.postgres import allow_connections
@@ -64,9 +64,32 @@ def test_kill_9_twice_trials_are_retried_and_nothing_is_lost(pg_url: str, tmp_pa
     by_number = {t.number: t for t in trials}
     for number in killed_trials:
         assert by_number[number].state == TrialState.FAIL
+        assert by_number[number].user_attrs["fail_reason"] == HEARTBEAT_REASON
         retries = [t for t in trials if Retry.retried_trial_number(t) == number]
         assert retries and any(t.state in FINISHED for t in retries)
         assert retries[0].params == by_number[number].params
+        assert retries[0].user_attrs["retry_of_reason"] == HEARTBEAT_REASON
+
+
+def test_a_silent_trial_is_failed_with_its_reason_and_a_beating_one_is_left(pg_url: str) -> None:
+    storage = open_storage(parse_storage(pg_url), heartbeat=1)
+    s = optuna.create_study(study_name="silent", storage=storage)
+    handle = StudyHandle.of(s, storage)
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    silent, beating = s.ask(space), s.ask(space)
+    handle.record_heartbeat(handle.trial_id(silent.number))
+    time.sleep(3.5)  # past the grace period of three beats
+    handle.record_heartbeat(handle.trial_id(beating.number))
+    assert fail_stale_trials(handle) == [handle.trial_id(silent.number)]
+    assert fail_stale_trials(handle) == []  # failed once only
+    trials = s.get_trials()
+    assert [t.state for t in trials[:2]] == [TrialState.FAIL, TrialState.RUNNING]
+    assert trials[0].user_attrs["fail_reason"] == HEARTBEAT_REASON
+    assert "fail_reason" not in trials[1].user_attrs
+    (retry,) = trials[2:]
+    assert retry.state == TrialState.WAITING and retry.params == trials[0].params
+    assert retry.user_attrs["retry_of_reason"] == HEARTBEAT_REASON
+    assert "fail_reason" not in retry.user_attrs
 
 
 def test_sigterm_ends_the_current_trial_cleanly(pg_url: str, tmp_path: Path) -> None:
