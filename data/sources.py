@@ -46,8 +46,9 @@ def downsample(images: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(images.float().unsqueeze(1), kernel_size=2).squeeze(1)
 
 
-def load_mnist5k() -> Source:
-    """The 5000 real MNIST images (500 per class) shipped in data/mnist5k; no network."""
+def mnist5k_images() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The embedded 5000 images as stored (uint8 [5000, 28, 28]), their labels, and the mask of
+    the fixed, stratified test pool (seed MNIST5K_SPLIT_SEED, 200 per class)."""
     try:
         images = read_idx(EMBEDDED / "images-idx3-ubyte.gz", magic=IMAGES_MAGIC)
         labels = read_idx(EMBEDDED / "labels-idx1-ubyte.gz", magic=LABELS_MAGIC).long()
@@ -60,6 +61,12 @@ def load_mnist5k() -> Source:
         members = (labels == digit).nonzero().squeeze(1)
         chosen = members[torch.randperm(len(members), generator=g)[:MNIST5K_TEST_PER_CLASS]]
         test[chosen] = True
+    return images, labels, test
+
+
+def load_mnist5k() -> Source:
+    """The 5000 real MNIST images (500 per class) shipped in data/mnist5k; no network."""
+    images, labels, test = mnist5k_images()
     pooled = downsample(images)
     return Source("mnist5k", pooled[~test], labels[~test], pooled[test], labels[test])
 

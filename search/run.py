@@ -84,7 +84,7 @@ def build_parser() -> Parser:
     p.add_argument("--train-pairs", type=training_pairs, default=None,
                    help=f"training pairs (default: {DEFAULTS.train_pairs}, or the study's)")
     p.add_argument("--val-pairs", type=positive_int, default=None,
-                   help="validation pairs (default: what the train pool has left, up to 5000)")
+                   help="validation pairs (default: what the train pool has left, up to 1000)")
     p.add_argument("--finalists", type=non_negative_int, default=None,
                    help="the best configurations raced after the search, with the default one, "
                    f"on further seeds; 0: no race (default: {DEFAULTS.finalists}, or the "

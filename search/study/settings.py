@@ -31,7 +31,7 @@ class StudySettings:
     trial_nets: int = 1
     trial_epochs: int | None = None
     train_pairs: int = 1000
-    val_pairs: int | None = None  # None: what the train pool has left (up to 5000)
+    val_pairs: int | None = None  # None: what the train pool has left (up to 1000)
     # The race after the search (search.study.racing): the best `finalists` configurations and the
     # default one, each trained again on `race_seeds` further seeds; 0 finalists is no race.
     finalists: int = 5
