@@ -14,16 +14,22 @@
    1 thread as a worker runs, sizes alternated within each repetition, medians; a 20-epoch
    trial's cost scored every epoch or only from the pruner's warm-up on, against `mnist5k`'s
    trial; each process's peak memory with the data loaded.
-3. With `--main-job`: the README's main job (`search.run --trials 200`, then
+3. With `--replay FOLDER`: the search trials of a finished `mnist5k` study (the folder its
+   main job ran in) trained again as they ran, each configuration for the epochs it got before the
+   pruner stopped it, on both datasets alternately, 1 thread: the protocol's cost on the same
+   trials, apart from where a search on other data goes.
+4. With `--main-job`: the README's main job (`search.run --trials 200`, then
    `search.final_eval`), every option at its default, on `mnist5k` and on `--dataset mnist`
    (the MNIST-sized files), one after the other in fresh folders: wall times and ratios.
 
-    python benchmarks/validation.py [--runs 16] [--reps 5] [--main-job]
+    python benchmarks/validation.py [--runs 16] [--reps 5] [--replay FOLDER [--trials 40]]
+        [--main-job] [--only: parts 3 and 4 alone]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import random
 import resource
@@ -37,9 +43,9 @@ import optuna
 import torch
 
 from data import PairSet, Source, load_source, make_splits
-from models import Config, train
+from models import Config, EpochStats, train
 from models.training import Tensors, evaluate, new_member, train_epoch, uses_channels_last
-from search.study import trial_seed, warmup_epochs
+from search.study import RACE_SEED, suggest_config, trial_seed, warmup_epochs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from main_job import minutes, run
@@ -132,8 +138,55 @@ def costs(sources: dict[str, Source], reps: int) -> dict[str, tuple[float, float
     return {n: (statistics.median(a), statistics.median(b)) for n, (a, b) in timings.items()}
 
 
+def open_study(cwd: Path) -> optuna.Study:
+    """The main job's study in `cwd`: a journal with several workers, else SQLite."""
+    journal = cwd / "studies" / "digit-pairs.journal"
+    storage: optuna.storages.BaseStorage | str = f"sqlite:///{cwd}/studies/digit-pairs.db"
+    if journal.exists():
+        backend = optuna.storages.journal.JournalFileBackend(str(journal))
+        storage = optuna.storages.JournalStorage(backend)
+    return optuna.load_study(study_name="digit-pairs", storage=storage)
+
+
+class Stop(Exception):
+    pass
+
+
+def replay(cwd: Path, sources: dict[str, Source], n: int) -> None:
+    """Seconds of `n` of the study's search trials, each trained as far as it ran, on each
+    dataset (alternating which goes first)."""
+    torch.set_num_threads(1)
+    trials = [
+        t for t in open_study(cwd).get_trials(deepcopy=False)
+        if RACE_SEED not in t.user_attrs and t.intermediate_values
+    ]  # fmt: skip
+    picked = random.Random(0).sample(trials, min(n, len(trials)))
+    splits = {name: make_splits(src, seed=0, n_train=1000) for name, src in sources.items()}
+    spent = dict.fromkeys(sources, 0.0)
+    for i, t in enumerate(picked):
+        config = suggest_config(optuna.trial.FixedTrial(t.params), epochs=Config().epochs)
+        epochs = len(t.intermediate_values)
+
+        def stop(stats: EpochStats, epochs: int = epochs) -> None:
+            if stats.epoch == epochs:
+                raise Stop
+
+        names = list(sources) if i % 2 == 0 else list(reversed(sources))
+        for name in names:
+            s = splits[name]
+            start = time.perf_counter()
+            with contextlib.suppress(Stop):
+                train(config, s.train, {"val": s.val}, mean=s.mean, std=s.std, seed=t.number,
+                      device=CPU, threads=1, on_epoch=stop, all_pairs=True)  # fmt: skip
+            spent[name] += time.perf_counter() - start
+    epochs = sum(len(t.intermediate_values) for t in picked)
+    print(f"\n3. {len(picked)} search trials of {cwd} ({epochs} epochs) trained again as they "
+          f"ran, 1 thread: mnist5k {spent['mnist5k']:.1f} s, mnist {spent['mnist']:.1f} s: "
+          f"{spent['mnist'] / spent['mnist5k']:.2f}x")  # fmt: skip
+
+
 def main_job(folder: Path, base: Path) -> None:
-    print("\n3. the main job, every option at its default, one after the other")
+    print("\n4. the main job, every option at its default, one after the other")
     times = {}
     for name, extra in (
         ("mnist5k", []),
@@ -143,16 +196,11 @@ def main_job(folder: Path, base: Path) -> None:
         cwd.mkdir(parents=True)
         search = run("search.run", "--trials", "200", *extra, cwd=cwd)
         final = run("search.final_eval", cwd=cwd)
-        journal = cwd / "studies" / "digit-pairs.journal"  # the default with several workers
-        storage: optuna.storages.BaseStorage | str = f"sqlite:///{cwd}/studies/digit-pairs.db"
-        if journal.exists():
-            backend = optuna.storages.journal.JournalFileBackend(str(journal))
-            storage = optuna.storages.JournalStorage(backend)
-        study = optuna.load_study(study_name="digit-pairs", storage=storage)
+        study = open_study(cwd)
         spans = [
             (t.datetime_complete - t.datetime_start).total_seconds()
             for t in study.get_trials(deepcopy=False)
-            if t.datetime_complete and t.datetime_start and "race_seed" not in t.user_attrs
+            if t.datetime_complete and t.datetime_start and RACE_SEED not in t.user_attrs
         ]
         times[name] = (search, final, statistics.median(spans))
         print(f"  {name}: search + race {minutes(search)}, final evaluation {minutes(final)}, "
@@ -162,15 +210,7 @@ def main_job(folder: Path, base: Path) -> None:
           f"search trial {tm / t5:.2f}x, the whole job {(sm + fm) / (s5 + f5):.2f}x")  # fmt: skip
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--runs", type=int, default=16, help="noise runs (default: 16)")
-    p.add_argument("--reps", type=int, default=5, help="cost repetitions (default: 5)")
-    p.add_argument("--main-job", action="store_true", help="also time both main jobs (~1 h)")
-    p.add_argument("--out", type=Path, default=None, help="keep the folders here (default: tmp)")
-    args = p.parse_args()
-    base = args.out or Path(tempfile.mkdtemp(prefix="validation-"))
-    folder = write_mnist_sized(base / "mnist-files")
+def noise_and_cost(args: argparse.Namespace, folder: Path, sources: dict[str, Source]) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(max(1, multiprocessing.cpu_count() or 1)) as pool:
         runs = pool.map(noise_run, range(args.runs))
@@ -181,7 +221,6 @@ def main() -> None:
     for n in SIZES:
         low, high = interval(runs, n)
         print(f"  {n:>5} validation pairs: {predicted(runs, n):.2f} [{low:.2f}, {high:.2f}]")
-    sources = {"mnist5k": load_source("mnist5k"), "mnist": load_source("mnist", folder)}
     timed = costs(sources, args.reps)
     epochs, warm = Config().epochs, warmup_epochs(Config().epochs)
     base_trial = epochs * sum(timed["mnist5k, 500"])
@@ -196,6 +235,25 @@ def main() -> None:
               f"({later / base_trial:.2f}x)")  # fmt: skip
     print(f"  peak memory of a process with the data loaded: mnist5k {memory[0]:.0f} MiB, "
           f"mnist {memory[1]:.0f} MiB")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--runs", type=int, default=16, help="noise runs (default: 16)")
+    p.add_argument("--reps", type=int, default=5, help="cost repetitions (default: 5)")
+    p.add_argument("--replay", type=Path, default=None, help="a mnist5k main job's folder")
+    p.add_argument("--trials", type=int, default=40, help="trials to replay (default: 40)")
+    p.add_argument("--main-job", action="store_true", help="also time both main jobs (~1 h)")
+    p.add_argument("--only", action="store_true", help="skip parts 1 and 2")
+    p.add_argument("--out", type=Path, default=None, help="keep the folders here (default: tmp)")
+    args = p.parse_args()
+    base = args.out or Path(tempfile.mkdtemp(prefix="validation-"))
+    folder = write_mnist_sized(base / "mnist-files")
+    sources = {"mnist5k": load_source("mnist5k"), "mnist": load_source("mnist", folder)}
+    if not args.only:
+        noise_and_cost(args, folder, sources)
+    if args.replay:
+        replay(args.replay, sources, args.trials)
     if args.main_job:
         main_job(folder, base)
 

@@ -30,7 +30,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--pruner", "none", cwd=root)  # fmt: skip
     assert r.returncode == 0, r.stderr
     r = run_cli("search.final_eval", "--study", "shown", "--rounds", "2", "--no-ablation",
-                cwd=root)  # fmt: skip
+                "--ensemble", "1", cwd=root)  # fmt: skip
     assert r.returncode == 0, r.stderr
     return root
 

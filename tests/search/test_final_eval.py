@@ -125,7 +125,7 @@ def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_pat
         (tmp_path / str(i)).mkdir()
         cwd = copy_study(tiny_study, tmp_path / str(i))
         r = run_cli("search.final_eval", "--study", "tiny", "--rounds", "2", "--no-ablation",
-                    "--seed", seed, cwd=cwd)  # fmt: skip
+                    "--ensemble", "1", "--seed", seed, cwd=cwd)  # fmt: skip
         assert r.returncode == 0, r.stderr
         results.append(json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text()))
     a, b, c = results
@@ -196,7 +196,7 @@ def test_an_mnist_study_and_its_final_evaluation_use_the_cache(tmp_path: Path) -
     assert study.user_attrs["dataset"] == "mnist"
     assert study.user_attrs["data_dir"] is None
     r = run_cli("search.final_eval", "--study", "full", "--rounds", "1", "--no-ablation",
-                cwd=tmp_path)  # fmt: skip
+                "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     result = json.loads((tmp_path / "studies" / "full" / "final_eval.json").read_text())
     assert {row["variant"] for row in result["rounds"]} >= {"selected"}

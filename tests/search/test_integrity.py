@@ -50,7 +50,7 @@ def test_a_journal_with_a_bad_last_line_is_cut_back_and_goes_on(
     trials = load_study(str(path), "j").get_trials()
     assert sum(t.state in FINISHED for t in trials) == 4  # the 2 before, 2 more, none lost
     r = run_cli("search.final_eval", "--study", "j", "--storage", "studies/j.journal",
-                "--rounds", "1", "--no-ablation", cwd=tmp_path)  # fmt: skip
+                "--rounds", "1", "--no-ablation", "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert len(load_study(str(path), "j").get_trials()) == len(trials)  # still readable
 
@@ -140,7 +140,7 @@ def test_no_command_prints_or_stores_a_password(pg_url: str, tmp_path: Path) -> 
         assert r.returncode == 0, r.stderr
         outputs.append(r.stdout + r.stderr)
     r = run_cli("search.final_eval", "--study", "p", "--storage", url, "--rounds", "1",
-                "--no-ablation", cwd=tmp_path)  # fmt: skip
+                "--no-ablation", "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     outputs.append(r.stdout + r.stderr)
     stored = (tmp_path / "studies" / "p" / "final_eval.json").read_text()

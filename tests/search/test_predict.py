@@ -181,9 +181,11 @@ def test_what_is_not_a_whole_model_is_refused(trained: Path, tmp_path: Path) -> 
         with pytest.raises(ModelFileError, match=why) as e:
             load_model(tmp_path / name)
         assert str(tmp_path / name) in str(e.value)
-        r = run_cli("search.predict", "--model", str(tmp_path / name), "--dataset", "mnist5k",
-                    cwd=tmp_path)  # fmt: skip
-        assert_one_line_error(r, why)
+        if name in ("pickle.safetensors", "other.safetensors", "wider.safetensors", "."):
+            # the command reports the same refusal in one line (a start-up each: four suffice)
+            r = run_cli("search.predict", "--model", str(tmp_path / name), "--dataset",
+                        "mnist5k", cwd=tmp_path)  # fmt: skip
+            assert_one_line_error(r, why)
     assert not marker.exists()  # nothing was unpickled
 
 

@@ -240,7 +240,7 @@ def test_final_eval_takes_the_raced_winner_and_says_why(tmp_path: Path) -> None:
     race = race_of(study)
     assert race is not None and race.complete and race.winner is not None
     r = run_cli("search.final_eval", "--study", "fin", "--rounds", "2", "--no-ablation",
-                cwd=tmp_path)  # fmt: skip
+                "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert f"trial #{race.winner.trial}, the raced winner" in r.stdout
     result = json.loads((tmp_path / "studies" / "fin" / "final_eval.json").read_text())

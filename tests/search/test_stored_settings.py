@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.errors import UsageError
 from search.study import StudySettings
 from tests.helpers import assert_one_line_error, run_cli
 
@@ -37,7 +38,20 @@ def made_study(cwd: Path, name: str, **settings: object) -> str:
         ("epochs", True, "malformed epochs setting"),
     ],
 )
-def test_a_stored_setting_out_of_range_is_refused_before_anything_runs(
+def test_a_stored_setting_out_of_range_is_refused_as_the_flag_would_be(
+    setting: str, value: object, needle: str
+) -> None:
+    attrs = StudySettings().resolved().to_user_attrs() | {setting: value}
+    with pytest.raises(UsageError, match="study 'bad'") as e:
+        StudySettings.from_user_attrs(attrs, study="bad")
+    assert needle in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "needle"),
+    [("epochs", 0, "--epochs must be a positive integer"), ("epochs", True, "malformed epochs")],
+)
+def test_both_commands_refuse_a_stored_setting_before_anything_runs(
     setting: str, value: object, needle: str, tmp_path: Path
 ) -> None:
     url = made_study(tmp_path, "bad", **{setting: value})
