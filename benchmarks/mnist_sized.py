@@ -13,13 +13,13 @@ higher than on MNIST; they are for cost, not for accuracy.
 from __future__ import annotations
 
 import argparse
-import gzip
 import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from data import write_idx
 from data.sources import mnist5k_images
 
 SIZES = {"train": 60_000, "t10k": 10_000}
@@ -46,14 +46,6 @@ def jittered(images: torch.Tensor, n: int, g: torch.Generator) -> tuple[torch.Te
     return out, picks
 
 
-def write_idx(path: Path, tensor: torch.Tensor) -> None:
-    array = tensor.to(torch.uint8).numpy()
-    header = (0x00000800 | array.ndim).to_bytes(4, "big")
-    header += b"".join(d.to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb", compresslevel=1) as f:
-        f.write(header + array.tobytes())
-
-
 def write_mnist_sized(folder: Path, seed: int = 0) -> Path:
     """Write the four files (gzip, MNIST's names) into `folder`; returns it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,8 +53,8 @@ def write_mnist_sized(folder: Path, seed: int = 0) -> Path:
     g = torch.Generator().manual_seed(seed)
     for prefix, pool in (("train", ~test), ("t10k", test)):
         made, picks = jittered(images[pool], SIZES[prefix], g)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", made)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels[pool][picks])
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", made, compresslevel=1)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels[pool][picks], compresslevel=1)
     return folder
 
 

@@ -51,3 +51,15 @@ def read_idx(path: Path, *, magic: int) -> torch.Tensor:
         )
     array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
     return torch.from_numpy(array.copy())
+
+
+def write_idx(path: Path, tensor: torch.Tensor, *, compresslevel: int = 9) -> None:
+    """Write a uint8 tensor as an IDX file (gzip when the name ends in .gz), as MNIST's are."""
+    array = tensor.to(torch.uint8).numpy()
+    header = (0x00000800 | array.ndim).to_bytes(4, "big")
+    header += b"".join(d.to_bytes(4, "big") for d in array.shape)
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb", compresslevel=compresslevel) as f:
+            f.write(header + array.tobytes())
+    else:
+        path.write_bytes(header + array.tobytes())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import socket
 import subprocess
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import optuna
 import torch
+
+from data import write_idx
 
 # A few seconds a trial; no race, so a study ends at exactly --trials finished trials.
 TINY = ["--epochs", "2", "--train-pairs", "100", "--val-pairs", "50", "--finalists", "0"]
@@ -72,19 +73,6 @@ def write_mnist(folder: Path, *, gz: bool, n_train: int = 60, n_test: int = 40) 
         labels = torch.arange(n, dtype=torch.uint8) % 10
         write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
-
-
-def write_idx(path: Path, tensor: torch.Tensor) -> None:
-    """Write a uint8 tensor as an IDX file (gzip when the name ends in .gz), as MNIST's are."""
-    array = tensor.to(torch.uint8).numpy()
-    magic = 0x00000800 | array.ndim
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    payload = header + array.tobytes()
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
 
 
 def free_port() -> int:
