@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Container
+from typing import cast
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("percentile", "median", "hyperband", "none")
@@ -31,19 +34,42 @@ def make_sampler(name: str, *, seed: int, parallel: bool) -> optuna.samplers.Bas
 
 class WarmupFirstPercentilePruner(optuna.pruners.PercentilePruner):
     """Optuna's PercentilePruner (MedianPruner is its 50th percentile), which reads all completed
-    trials before it looks at the warm-up; this one answers the warm-up epochs without that
-    read. Same decisions."""
+    trials at every epoch, before it looks at the warm-up. This one answers the warm-up epochs
+    without that read, and reads the completed trials once per trial, at its first epoch past
+    the warm-up: on a study of thousands of trials on PostgreSQL each read is a round of
+    queries and a sort of the whole history (benchmarks/scale.py). One worker: Optuna's
+    decisions exactly. Several: a trial that completes while another runs counts for the
+    next one."""
 
     def __init__(self, percentile: float, *, n_startup_trials: int, n_warmup_steps: int) -> None:
         super().__init__(
             percentile, n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps
         )
         self.warmup = n_warmup_steps
+        self.snapshot: tuple[tuple[str, int], _Completed] | None = None  # a trial's view
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if trial.last_step is None or trial.last_step < self.warmup:
             return False
-        return super().prune(study, trial)
+        key = (study.study_name, trial.number)
+        if self.snapshot is None or self.snapshot[0] != key:
+            self.snapshot = (key, _Completed(study))
+        return super().prune(cast(optuna.Study, self.snapshot[1]), trial)
+
+
+class _Completed:
+    """What PercentilePruner.prune reads of a study (its direction and its completed trials),
+    read once."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.direction = study.direction
+        self.completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def get_trials(
+        self, deepcopy: bool = False, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        assert states == (TrialState.COMPLETE,), "PercentilePruner reads completed trials only"
+        return self.completed
 
 
 def warmup_epochs(epochs: int) -> int:

@@ -33,3 +33,41 @@ def test_the_pruner_decides_as_optunas(name: str, optunas_class: type) -> None:
             assert decisions[-1] == optunas.prune(study, frozen)
         study.tell(trial, float(curve[-1]))
     assert any(decisions) and not all(decisions)  # both kinds of decision were compared
+
+
+def test_the_pruner_reads_the_completed_trials_once_per_trial() -> None:
+    """Trials that complete while a trial runs count for the next trial, not for it: the
+    completed trials are read at a trial's first epoch past the warm-up."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ours = make_pruner("percentile", epochs=20)
+    optunas = optuna.pruners.PercentilePruner(
+        25.0, n_startup_trials=5, n_warmup_steps=warmup_epochs(20)
+    )
+    study = optuna.create_study(direction="maximize")
+    first_check = warmup_epochs(20)
+
+    def completed(value: float) -> None:
+        trial = study.ask()
+        for step in range(1, 21):
+            trial.report(value, step)
+        study.tell(trial, value)
+
+    def report(trial: optuna.Trial, value: float, step: int) -> optuna.trial.FrozenTrial:
+        trial.report(value, step)
+        return study.get_trials(deepcopy=False)[trial.number]
+
+    for _ in range(5):
+        completed(0.5)
+    running = study.ask()
+    for step in range(1, first_check + 1):
+        frozen = report(running, 0.6, step)
+    assert not ours.prune(study, frozen) and not optunas.prune(study, frozen)
+    for _ in range(10):  # better trials complete meanwhile
+        completed(0.9)
+    frozen = report(running, 0.6, first_check + 1)
+    assert optunas.prune(study, frozen)  # Optuna reads them at once
+    assert not ours.prune(study, frozen)  # the running trial keeps its view
+    new = study.ask()
+    for step in range(1, first_check + 1):
+        frozen = report(new, 0.6, step)
+    assert ours.prune(study, frozen)  # the next trial sees them
