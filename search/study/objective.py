@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import optuna
 import torch
 
 from data import Source, Splits, load_source, make_splits
-from models import Diverged, EpochStats, parameter_count, train
+from models import Config, Diverged, EpochStats, TrainResult, parameter_count, train
 from search.study.budget import CONSTRAINT, OVER_BUDGET
 from search.study.racing import RACE_SEED, race_seed
 from search.study.settings import StudySettings
@@ -119,18 +120,7 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned after epoch {stats.epoch}")
 
         try:
-            result = train(
-                replace(config, ensemble=settings.trial_nets),
-                splits.train,
-                {"val": splits.val},
-                mean=splits.mean,
-                std=splits.std,
-                seed=seed,
-                device=self.device,
-                threads=self.threads,
-                on_epoch=on_epoch,
-                all_pairs=True,
-            )
+            result = self.fit(replace(config, ensemble=settings.trial_nets), splits, seed, on_epoch)
         except Diverged as e:
             # Pruned, not failed: the configuration is bad, and the study should count it and
             # learn from it (a failed trial is ignored by the samplers and re-sampled).
@@ -142,3 +132,22 @@ class Objective:
         trial.set_user_attr("val_pairs_accuracy", last.accuracy["val"])
         trial.set_user_attr("value_over", "all pairs" if "val" in last.all_pairs else "pairs")
         return trial_value(last)
+
+    def fit(
+        self, config: Config, splits: Splits, seed: int, on_epoch: Callable[[EpochStats], None]
+    ) -> TrainResult:
+        """Train `config` on the split's training pairs, scoring the validation images every
+        epoch (`on_epoch` reports, prunes and stops). benchmarks/scale.py puts a synthetic
+        learning curve here, so that thousands of trials run through the rest in minutes."""
+        return train(
+            config,
+            splits.train,
+            {"val": splits.val},
+            mean=splits.mean,
+            std=splits.std,
+            seed=seed,
+            device=self.device,
+            threads=self.threads,
+            on_epoch=on_epoch,
+            all_pairs=True,
+        )
