@@ -1,6 +1,12 @@
-"""The compose tests run last; their engine and images are prepared in a background thread
-from the end of collection, so the image builds (mostly network and dpkg time) overlap the
-other tests. No other test depends on timing: the Ctrl-C tests wait for a state of the run."""
+"""The compose tests' engine and images are prepared in a background thread while other tests
+run (the base image is mostly network and dpkg time).
+
+One test process: the preparation starts at the end of collection and the compose tests run
+last. Several (pytest-xdist, a test file to a process): the compose tests' file is handed out
+first, and the process that runs it prepares the images itself while the other processes run
+the rest; every process collects every test, so a preparation started at collection would build
+the images once per process. No other test depends on timing: the Ctrl-C tests wait for a
+state of the run."""
 
 from __future__ import annotations
 
@@ -15,12 +21,20 @@ def is_compose(item: pytest.Item) -> bool:
     return item.get_closest_marker("compose") is not None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=is_compose)  # stable: the others keep their order, the compose tests follow
+def in_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # stable sorts: the other tests keep their order
+    if in_xdist_worker(config):
+        items.sort(key=lambda item: not is_compose(item))  # the longest file, handed out first
+    else:
+        items.sort(key=is_compose)  # last, after the images had the other tests' time to build
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if any(is_compose(item) for item in session.items):
+    if not in_xdist_worker(session.config) and any(is_compose(i) for i in session.items):
         preparation = session.config.stash[PREPARATION] = Preparation()
         preparation.thread.start()
 
@@ -33,4 +47,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def prepared(request: pytest.FixtureRequest) -> Preparation:
-    return request.config.stash[PREPARATION]
+    stash = request.config.stash
+    if PREPARATION not in stash:  # a test process of several: this one runs the compose tests
+        stash[PREPARATION] = Preparation()
+        stash[PREPARATION].thread.start()
+    return stash[PREPARATION]
