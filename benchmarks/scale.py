@@ -19,8 +19,9 @@ then finished trials per second over the cell (from the moment every worker has 
 study and read its trials, which `open s` gives, the slowest worker's), the most connections
 the cell's database had open, and checks: the exact total, and no trial run twice.
 
-    python benchmarks/scale.py [--history 200 2000 10000] [--workers 1 8 32] [--trials 96]
-        [--storages postgresql journal] [--profile postgresql:10000:1]
+    python benchmarks/scale.py [--history 200 2000 10000] [--workers 1 8 32] [--trials 64]
+        [--per-worker 0] [--epoch-ms 10] [--storages postgresql journal]
+        [--profile postgresql:10000:1]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import itertools
 import math
 import multiprocessing
 import pstats
@@ -61,6 +63,7 @@ from search.study import (
     make_pruner,
     make_sampler,
     suggest_config,
+    warmup_epochs,
 )
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -154,6 +157,7 @@ class Cell:
     trials: int  # taken in the cell
     epochs: int
     epoch_seconds: float
+    optuna_pruner: bool = False
 
     @property
     def name(self) -> str:
@@ -174,7 +178,7 @@ def worker(
         study_name=STUDY,
         storage=storage,
         sampler=make_sampler("tpe", seed=1000 + index, parallel=True),
-        pruner=make_pruner(DEFAULT_PRUNER, epochs=settings.trial_budget),
+        pruner=pruner(cell, settings.trial_budget),
     )
     study.get_trials(deepcopy=False)  # a running worker has read the history once already
     phases = Phases()
@@ -210,9 +214,23 @@ def worker(
     if profiler is not None:
         profiler.disable()
         buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(25)
+        stats = pstats.Stats(profiler, stream=buffer).sort_stats("cumulative")
+        stats.print_stats(25)
+        stats.print_callees(r"\(take_trial\)")  # what a take spends, under the slot lock or not
         text = buffer.getvalue()
     out.put((index, dict(phases.seconds), numbers, finished, text))
+
+
+def pruner(cell: Cell, epochs: int) -> optuna.pruners.BasePruner:
+    """The search's default pruner, or (--pruners optuna) Optuna's PercentilePruner with the
+    same settings, which reads the completed trials at every epoch."""
+    ours = make_pruner(DEFAULT_PRUNER, epochs=epochs)
+    if not cell.optuna_pruner:
+        return ours
+    assert isinstance(ours, optuna.pruners.PercentilePruner)
+    return optuna.pruners.PercentilePruner(
+        25.0, n_startup_trials=5, n_warmup_steps=warmup_epochs(epochs)
+    )
 
 
 def load_embedded() -> Any:
@@ -382,9 +400,12 @@ def main() -> None:
     p.add_argument("--history", type=int, nargs="+", default=[200, 2000, 10000])
     p.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--storages", nargs="+", default=["postgresql", "journal"])
-    p.add_argument("--trials", type=int, default=96, help="trials taken in each cell")
+    p.add_argument("--trials", type=int, default=64, help="trials taken in each cell")
+    p.add_argument("--per-worker", type=int, default=0, help="at least this many a worker")
     p.add_argument("--epochs", type=int, default=20, help="epochs a trial (default: 20)")
     p.add_argument("--epoch-ms", type=float, default=10.0, help="sleep an epoch (default: 10)")
+    p.add_argument("--pruners", nargs="+", default=["ours"], choices=["ours", "optuna"],
+                   help="ours, and/or optuna: its PercentilePruner, same settings")  # fmt: skip
     p.add_argument("--profile", default=None, help="STORAGE:HISTORY:WORKERS: profile worker 0")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -403,18 +424,20 @@ def main() -> None:
 
 def report(args: argparse.Namespace, stores: Stores) -> None:
     print(
-        f"{args.trials} trials taken a cell, {args.epochs} epochs of {args.epoch_ms:g} ms; "
+        f"{args.trials} trials taken a cell (at least {args.per_worker} a worker), "
+        f"{args.epochs} epochs of {args.epoch_ms:g} ms; "
         "per-trial times in ms, the workers' mean"
     )
     head = "".join(f"{name:>13}" for name in (*PHASES, "sum"))
-    print(f"{'storage':>10} {'history':>7} {'workers':>7}{head}  {'trials/s':>8}  {'open s':>6}"
-          f"  {'conns':>5}  checks")  # fmt: skip
+    cell = f"{'storage':>10} {'history':>7} {'workers':>7} {'pruner':>6}"
+    print(f"{cell}{head}  {'trials/s':>8}  {'open s':>6}  {'conns':>5}  checks")
     profiles = []
     for storage in args.storages:
         for history in args.history:
-            for workers in args.workers:
-                cell = Cell(storage, history, workers, args.trials, args.epochs,
-                            args.epoch_ms / 1000)  # fmt: skip
+            for workers, kind in itertools.product(args.workers, args.pruners):
+                trials = max(args.trials, args.per_worker * workers)
+                cell = Cell(storage, history, workers, trials, args.epochs, args.epoch_ms / 1000,
+                            kind == "optuna")  # fmt: skip
                 r = run_cell(cell, stores, profile=args.profile == cell.name)
                 ms = [1000 * r["per_trial"][name] for name in PHASES]
                 cols = "".join(f"{v:>13.1f}" for v in (*ms, sum(ms)))
@@ -422,7 +445,7 @@ def report(args: argparse.Namespace, stores: Stores) -> None:
                     ", each once" if r["once"] else ", A TRIAL RAN TWICE"
                 )
                 conns = r["connections"] if storage == "postgresql" else "-"
-                print(f"{storage:>10} {history:>7} {workers:>7}{cols}  {r['rate']:>8.2f}"
+                print(f"{storage:>10} {history:>7} {workers:>7} {kind:>6}{cols}  {r['rate']:>8.2f}"
                       f"  {r['open']:>6.1f}  {conns:>5}  {checks}", flush=True)  # fmt: skip
                 if r["profile"]:
                     profiles.append((cell.name, r["profile"]))
