@@ -50,6 +50,7 @@ import psycopg
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from data import load_source
 from models import Config, EpochStats, TrainResult
 from search.execution import StudyHandle, run_trials
 from search.execution import loop as trial_loop
@@ -182,9 +183,8 @@ def worker(
     )
     study.get_trials(deepcopy=False)  # a running worker has read the history once already
     phases = Phases()
-    objective = SyntheticObjective(
-        SearchData.of(load_embedded(), settings), epoch_seconds=cell.epoch_seconds, phases=phases
-    )
+    data = SearchData.of(load_source("mnist5k", None), settings)
+    objective = SyntheticObjective(data, epoch_seconds=cell.epoch_seconds, phases=phases)
     objective.data.splits()
     for name in SAMPLER_METHODS:
         setattr(study.sampler, name, phases.wrap(getattr(study.sampler, name), "sample"))
@@ -224,19 +224,11 @@ def worker(
 def pruner(cell: Cell, epochs: int) -> optuna.pruners.BasePruner:
     """The search's default pruner, or (--pruners optuna) Optuna's PercentilePruner with the
     same settings, which reads the completed trials at every epoch."""
-    ours = make_pruner(DEFAULT_PRUNER, epochs=epochs)
     if not cell.optuna_pruner:
-        return ours
-    assert isinstance(ours, optuna.pruners.PercentilePruner)
+        return make_pruner(DEFAULT_PRUNER, epochs=epochs)
     return optuna.pruners.PercentilePruner(
         25.0, n_startup_trials=5, n_warmup_steps=warmup_epochs(epochs)
     )
-
-
-def load_embedded() -> Any:
-    from data import load_source
-
-    return load_source("mnist5k", None)
 
 
 def make_history(n: int, epochs: int, seed: int = 0) -> list[FrozenTrial]:
@@ -277,7 +269,7 @@ class Stores:
         took, previous, have = {}, None, 0
         for size in sorted(sizes):
             start = time.perf_counter()
-            where = self.copy(storage, previous) if previous is not None else self.new(storage)
+            where = self.new(storage, previous)
             store = open_storage(parse_storage(self.url(storage, where)))
             if previous is None:
                 optuna.create_study(study_name=STUDY, storage=store, direction="maximize")
@@ -288,23 +280,17 @@ class Stores:
             took[size], previous, have = time.perf_counter() - start, where, size
         return took
 
-    def new(self, storage: str) -> str:
+    def new(self, storage: str, source: str | None = None) -> str:
+        """A new journal file or database, empty or a copy of `source`."""
         if storage == "journal":
-            return str(self.tmp / f"{uuid.uuid4().hex[:8]}.journal")
-        name = f"scale_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        self.databases.append(name)
-        return name
-
-    def copy(self, storage: str, source: str) -> str:
-        if storage == "journal":
-            target = self.new(storage)
-            shutil.copyfile(source, target)
+            target = str(self.tmp / f"{uuid.uuid4().hex[:8]}.journal")
+            if source is not None:
+                shutil.copyfile(source, target)
             return target
         name = f"scale_{uuid.uuid4().hex[:10]}"
+        template = f' TEMPLATE "{source}"' if source is not None else ""
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+            admin.execute(f'CREATE DATABASE "{name}"{template}')
         self.databases.append(name)
         return name
 
@@ -312,7 +298,7 @@ class Stores:
         return PG_URL.format(db=where) if storage == "postgresql" else where
 
     def cell_copy(self, storage: str, history: int) -> str:
-        return self.copy(storage, self.prepared[storage, history])
+        return self.new(storage, self.prepared[storage, history])
 
     def drop(self, storage: str, where: str) -> None:
         if storage == "journal":

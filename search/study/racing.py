@@ -54,7 +54,7 @@ def search_counts(trials: Sequence[FrozenTrial]) -> tuple[int, int]:
     (benchmarks/scale.py)."""
     finished = taken = 0
     for t in trials:
-        if RACE_OF in t.user_attrs:
+        if is_race(t):
             continue
         state = t.state
         finished += state in FINISHED
@@ -266,7 +266,7 @@ class Plan:
     def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
         """(finished, total) in trials: the search's, then the race's cells (a finalist on a
         seed; a cell counts once however often it was retried)."""
-        search = min(self.trials, sum(t.state in FINISHED for t in search_trials(trials)))
+        search = min(self.trials, search_counts(trials)[0])
         if self.finalists == 0:
             return search, self.trials
         runs = race_trials(trials, self.trials)
