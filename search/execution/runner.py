@@ -53,17 +53,22 @@ def half_made(study: optuna.Study) -> bool:
     return SET_UP not in attrs and not started and not every_setting
 
 
-def stored_settings(
-    storage: optuna.storages.BaseStorage | None, study: str
-) -> StudySettings | None:
-    """The settings of an existing study; None when there is no such study yet (or one that a
-    run created and did not get to set up in full: `half_made`). A study of another shape
-    (another program's, several objectives, minimized, no settings but trials) is refused."""
+def existing(storage: optuna.storages.BaseStorage | None, study: str) -> optuna.Study | None:
+    """Study `study` where the storage has it."""
     if storage is None:
         return None
     try:
-        found = optuna.load_study(study_name=study, storage=storage)
+        return optuna.load_study(study_name=study, storage=storage)
     except KeyError:
+        return None
+
+
+def stored_settings(found: optuna.Study | None, study: str) -> StudySettings | None:
+    """The settings of an existing study (`found`); None when there is no such study yet (or
+    one that a run created and did not get to set up in full: `half_made`). A study of another
+    shape (another program's, several objectives, minimized, no settings but trials) is
+    refused."""
+    if found is None:
         return None
     attrs = found.user_attrs
     if found.directions != [optuna.study.StudyDirection.MAXIMIZE]:
@@ -103,10 +108,11 @@ def remake(storage: optuna.storages.BaseStorage, name: str) -> bool:
 
 
 def prepare(
-    request: RunRequest, storage: optuna.storages.BaseStorage | None
+    request: RunRequest, found: optuna.Study | None
 ) -> tuple[StudySettings | None, SearchData]:
-    """The stored settings (None for a new study) and the study's data, checked."""
-    stored = stored_settings(storage, request.study)
+    """The stored settings of study `found` (None for a new study) and the study's data,
+    checked."""
+    stored = stored_settings(found, request.study)
     settings = settle(request.given, stored, study=request.study)
     data = SearchData.load(settings)
     settings = replace(settings, val_pairs=len(data.splits().val))
@@ -123,7 +129,9 @@ def run(request: RunRequest) -> int:
         return open_storage(spec, heartbeat=request.heartbeat, pool_size=2)
 
     storage = open_it() if spec.path is None or spec.path.exists() else None
-    stored, data = prepare(request, storage)  # the data is checked before anything is created
+    # One Study object from here on: each new one reads every trial again.
+    found = existing(storage, request.study)
+    stored, data = prepare(request, found)  # the data is checked before anything is created
     if storage is None:
         storage = open_it()
     if request.storage.note:
@@ -134,19 +142,26 @@ def run(request: RunRequest) -> int:
         # waits until the study is set up in full.
         slot_lock = SlotLock(spec, request.study) if spec.kind == "postgresql" else nullcontext()
         with held(), slot_lock:
-            if stored_settings(storage, request.study) != stored:  # made meanwhile
-                stored, data = prepare(request, storage)
+            if stored is None:  # a study set up meanwhile by another run is found here
+                found = existing(storage, request.study)
+                if stored_settings(found, request.study) is not None:
+                    stored, data = prepare(request, found)
             if stored is None and remake(storage, request.study):
                 print(
                     f"study {request.study!r} was left half set up by a run that was stopped: "
                     "made again",
                     file=sys.stderr,
                 )
-            study = optuna.create_study(
-                study_name=request.study,
-                storage=storage,
-                direction="maximize",
-                load_if_exists=True,
+            # A study with its settings is never made again (`half_made`): `found` is it.
+            study = (
+                found
+                if stored is not None and found is not None
+                else optuna.create_study(
+                    study_name=request.study,
+                    storage=storage,
+                    direction="maximize",
+                    load_if_exists=True,
+                )
             )
             if stored is None:
                 with warnings.catch_warnings():  # metric names are "experimental" in Optuna
@@ -209,7 +224,7 @@ def run_study(
         parallel=workers > 1,
     )
     if workers == 1:
-        mine, objective = open_worker(worker, stop, data=data, storage=storage)
+        mine, objective = open_worker(worker, stop, data=data, storage=storage, study=study)
         study = mine.study  # with this worker's sampler and pruner
         with progress_bar(study, plan) as bar:
             why = run_trials(

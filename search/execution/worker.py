@@ -59,27 +59,28 @@ def open_worker(
     *,
     data: SearchData | None = None,
     storage: optuna.storages.BaseStorage | None = None,
+    study: optuna.Study | None = None,
 ) -> tuple[StudyHandle, Objective]:
     """The study with this worker's sampler and pruner, and the objective on the study's data;
-    a caller that has the data or the storage open already passes them."""
+    a caller that has the data, the storage or the study (on that storage) open already passes
+    them. The study is loaded once: a `Study` keeps the trials it has read, and each new one
+    reads every trial again (seconds on a study of thousands of trials on PostgreSQL)."""
     settings, request = spec.settings, spec.request
     where = request.storage.spec
     if storage is None:
         storage = open_storage(where, create=False, heartbeat=request.heartbeat)
+    if study is None:
+        study = optuna.load_study(study_name=request.study, storage=storage)
     many = where.kind == "postgresql"  # workers of other commands may share it meanwhile
-    seen = optuna.load_study(study_name=request.study, storage=storage).get_trials(
+    seen = study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     )
-    study = optuna.load_study(
-        study_name=request.study,
-        storage=storage,
-        sampler=make_sampler(
-            request.sampler,
-            seed=sampler_seed(settings.seed, spec.index, len(seen), many_commands=many),
-            parallel=spec.parallel or many,
-        ),
-        pruner=make_pruner(request.pruner, epochs=settings.trial_budget),
+    study.sampler = make_sampler(
+        request.sampler,
+        seed=sampler_seed(settings.seed, spec.index, len(seen), many_commands=many),
+        parallel=spec.parallel or many,
     )
+    study.pruner = make_pruner(request.pruner, epochs=settings.trial_budget)
     objective = Objective(
         data if data is not None else SearchData.load(settings),
         device=resolve_device(request.device),
