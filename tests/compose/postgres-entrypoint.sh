@@ -1,8 +1,10 @@
 #!/bin/sh
 # What the official postgres image's entrypoint does, in small: a first start makes the cluster
 # with POSTGRES_USER / POSTGRES_PASSWORD and the database POSTGRES_DB; every start serves it on
-# 127.0.0.1 at $PGPORT (5432 by default) and on the local socket, which pg_isready uses.
+# 127.0.0.1 at $PGPORT (5432 by default) and on the local socket, which pg_isready uses; the
+# compose file's command (`postgres -c NAME=VALUE ...`) passes its settings on, as there.
 set -eu
+if [ "${1:-}" = postgres ]; then shift; fi
 BIN=/usr/lib/postgresql/15/bin
 PORT="${PGPORT:-5432}"
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
@@ -22,4 +24,4 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     as_postgres "$BIN/pg_ctl" -D "$PGDATA" -w stop > /dev/null
 fi
 exec setpriv --reuid=postgres --regid=postgres --init-groups \
-    "$BIN/postgres" -D "$PGDATA" -c listen_addresses=127.0.0.1 -p "$PORT"
+    "$BIN/postgres" -D "$PGDATA" -c listen_addresses=127.0.0.1 -p "$PORT" "$@"

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from optuna.trial import TrialState
 
@@ -99,6 +100,9 @@ def test_init_then_three_workers_reach_exactly_the_total_through_a_database_rest
     assert trained and all(t.user_attrs["n_params"] <= 100_000 for t in trained)
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert all(t.constraints == {"params": t.user_attrs["n_params"] - 100_000} for t in finished)
+    # The compose file's room for many workers, kept through the restart.
+    with psycopg.connect(stack.url.replace("+psycopg", "")) as conn:
+        assert conn.execute("SHOW max_connections").fetchone() == ("200",)
     stack.compose("rm", "-f", "-s", "worker", "init", env=env)
 
 
