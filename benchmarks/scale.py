@@ -16,8 +16,10 @@ more. Per trial (the workers' mean, exclusive times on the worker's own thread):
   params/attrs  the rest of the objective: the sampled parameters' and user attributes' writes
 
 then finished trials per second over the cell (from the moment every worker has opened the
-study and read its trials, which `open s` gives, the slowest worker's), the most connections
-the cell's database had open, and checks: the exact total, and no trial run twice.
+study and read its trials, which `open s` gives, the slowest worker's), the machine's CPU over
+that span (`busy`: the share of all its cores in use; `cpu ms`: the CPU time of every process,
+the database server's included, per trial taken), the most connections the cell's database had
+open, and checks: the exact total, and no trial run twice.
 
     python benchmarks/scale.py [--history 200 2000 10000] [--workers 1 8 32] [--trials 64]
         [--per-worker 0] [--epoch-ms 10] [--storages postgresql journal]
@@ -32,6 +34,7 @@ import io
 import itertools
 import math
 import multiprocessing
+import os
 import pstats
 import random
 import shutil
@@ -66,6 +69,7 @@ from search.study import (
     suggest_config,
     warmup_epochs,
 )
+from search.study.objective import parameter_count
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
@@ -231,9 +235,10 @@ def pruner(cell: Cell, epochs: int) -> optuna.pruners.BasePruner:
     )
 
 
-def make_history(n: int, epochs: int, seed: int = 0) -> list[FrozenTrial]:
+def make_history(n: int, epochs: int, seed: int = 0, *, stored: bool = False) -> list[FrozenTrial]:
     """`n` finished search trials of random configurations: their curves to the end (40%) or
-    cut after the pruner's warm-up at a random epoch (pruned)."""
+    cut after the pruner's warm-up at a random epoch (pruned). `stored`: with every attribute a
+    trained trial stores (seed, parameter count, worker, accuracies), not only its epoch time."""
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed)
     )
@@ -244,13 +249,21 @@ def make_history(n: int, epochs: int, seed: int = 0) -> list[FrozenTrial]:
         config = suggest_config(trial, epochs=epochs)
         values = curve(config, rng.randrange(2**31), epochs)
         stop = epochs if rng.random() < 0.4 else rng.randint(warmup, epochs - 1)
+        if stored:
+            trial.set_user_attr("seed", rng.randrange(2**31))
+            trial.set_user_attr("n_params", parameter_count(config))
+            trial.set_user_attr("worker", "bench:1")
         for epoch in range(1, stop + 1):
             trial.report(values[epoch - 1], epoch)
-        trial.set_user_attr("seconds_per_epoch", 0.0)
-        if stop == epochs:
-            study.tell(trial, values[-1])
-        else:
+        trial.set_user_attr("seconds_per_epoch", 0.3 if stored else 0.0)
+        if stop < epochs:
             study.tell(trial, state=TrialState.PRUNED)
+            continue
+        if stored:
+            trial.set_user_attr("train_accuracy", 0.99)
+            trial.set_user_attr("val_pairs_accuracy", values[-1])
+            trial.set_user_attr("value_over", "all pairs")
+        study.tell(trial, values[-1])
     return study.get_trials()
 
 
@@ -328,6 +341,14 @@ def connections(db: str) -> int:
     return int(row[0]) if row else 0
 
 
+def cpu_times() -> tuple[float, float]:
+    """The machine's (busy, total) CPU seconds since boot, every core and process together."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
     where = stores.cell_copy(cell.storage, cell.history)
     url = stores.url(cell.storage, where)
@@ -341,7 +362,7 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
         p.start()
     try:
         opened = [ready.get(timeout=900)[1] for _ in procs]
-        peak, start = 0, time.time()
+        peak, start, cpu_start = 0, time.time(), cpu_times()
         go.set()
         results = []
         while len(results) < len(procs):
@@ -352,6 +373,7 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
             except Exception:  # queue.Empty: still running
                 if not any(p.is_alive() for p in procs) and out.empty():
                     raise RuntimeError(f"{cell.name}: a worker died") from None
+        cpu_end = cpu_times()
         for p in procs:
             p.join()
         store = open_storage(parse_storage(url), create=False)
@@ -373,6 +395,8 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
         "open": max(opened),
         "per_trial": {name: phases[name] / taken for name in PHASES},
         "rate": taken / (max(ends) - start),
+        "busy": (cpu_end[0] - cpu_start[0]) / (cpu_end[1] - cpu_start[1]),
+        "cpu_per_trial": (cpu_end[0] - cpu_start[0]) / taken,
         "connections": peak,
         "exact": finished == cell.history + cell.trials and len(trials) == finished,
         "once": len(numbers) == len(set(numbers)),
@@ -416,7 +440,8 @@ def report(args: argparse.Namespace, stores: Stores) -> None:
     )
     head = "".join(f"{name:>13}" for name in (*PHASES, "sum"))
     cell = f"{'storage':>10} {'history':>7} {'workers':>7} {'pruner':>6}"
-    print(f"{cell}{head}  {'trials/s':>8}  {'open s':>6}  {'conns':>5}  checks")
+    print(f"{cell}{head}  {'trials/s':>8}  {'open s':>6}  {'busy':>5}  {'cpu ms':>6}  "
+          f"{'conns':>5}  checks")  # fmt: skip
     profiles = []
     for storage in args.storages:
         for history in args.history:
@@ -432,7 +457,8 @@ def report(args: argparse.Namespace, stores: Stores) -> None:
                 )
                 conns = r["connections"] if storage == "postgresql" else "-"
                 print(f"{storage:>10} {history:>7} {workers:>7} {kind:>6}{cols}  {r['rate']:>8.2f}"
-                      f"  {r['open']:>6.1f}  {conns:>5}  {checks}", flush=True)  # fmt: skip
+                      f"  {r['open']:>6.1f}  {r['busy']:>5.0%}  {1000 * r['cpu_per_trial']:>6.0f}"
+                      f"  {conns:>5}  {checks}", flush=True)  # fmt: skip
                 if r["profile"]:
                     profiles.append((cell.name, r["profile"]))
     for name, text in profiles:
