@@ -54,7 +54,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from data import load_source
-from models import Config, EpochStats, TrainResult
+from models import Config, EpochStats, TrainResult, parameter_count
 from search.execution import StudyHandle, run_trials
 from search.execution import loop as trial_loop
 from search.storage import SlotLock, open_storage, parse_storage
@@ -69,7 +69,6 @@ from search.study import (
     suggest_config,
     warmup_epochs,
 )
-from search.study.objective import parameter_count
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
