@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,10 @@ from search.storage import open_storage, parse_storage
 from search.study import RACE_AFTER, RACE_OF
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scale import Stores, make_history
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers
+from scale import Stores, dispose, make_history
+
+from tests.helpers import free_port
 
 STUDY = "big"
 SMALL = 4  # search trials of the study made by the CLI
@@ -66,19 +68,7 @@ def load(url: str) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
 def add(url: str, trials: list[FrozenTrial]) -> None:
     study, storage = load(url)
     study.add_trials(trials)
-    close(storage)
-
-
-def close(storage: optuna.storages.BaseStorage) -> None:
-    engine = getattr(storage, "engine", None)
-    if engine is not None:
-        engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    dispose(storage)
 
 
 def get(url: str, timeout: float = 600) -> tuple[float, bytes]:
@@ -139,7 +129,7 @@ def race_spans(url: str, after: int) -> tuple[int, float]:
         if RACE_OF in t.user_attrs and t.user_attrs.get(RACE_AFTER) == after
         and t.datetime_start is not None and t.datetime_complete is not None
     ]  # fmt: skip
-    close(storage)
+    dispose(storage)
     spans = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in runs)  # type: ignore[operator]
     return len(runs), spans
 
