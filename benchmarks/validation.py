@@ -20,10 +20,11 @@
    trials, apart from where a search on other data goes.
 4. With `--main-job`: the README's main job (`search.run --trials 200`, then
    `search.final_eval`), every option at its default, on `mnist5k` and on `--dataset mnist`
-   (the MNIST-sized files), one after the other in fresh folders: wall times and ratios.
+   (the MNIST-sized files), one after the other in fresh folders, on each of `--seeds`
+   (every seed's searches first, then its final evaluations): wall times and ratios.
 
     python benchmarks/validation.py [--runs 16] [--reps 5] [--replay FOLDER [--trials 40]]
-        [--main-job] [--only: parts 3 and 4 alone]
+        [--main-job [--seeds 0 1 2]] [--only: parts 3 and 4 alone]
 """
 
 from __future__ import annotations
@@ -185,29 +186,47 @@ def replay(cwd: Path, sources: dict[str, Source], n: int) -> None:
           f"{spent['mnist'] / spent['mnist5k']:.2f}x")  # fmt: skip
 
 
-def main_job(folder: Path, base: Path) -> None:
-    print("\n4. the main job, every option at its default, one after the other")
-    times = {}
-    for name, extra in (
-        ("mnist5k", []),
-        ("mnist", ["--dataset", "mnist", "--data-dir", str(folder)]),
-    ):
-        cwd = base / name
-        cwd.mkdir(parents=True)
-        search = run("search.run", "--trials", "200", *extra, cwd=cwd)
-        final = run("search.final_eval", cwd=cwd)
-        study = open_study(cwd)
-        spans = [
-            (t.datetime_complete - t.datetime_start).total_seconds()
-            for t in study.get_trials(deepcopy=False)
-            if t.datetime_complete and t.datetime_start and RACE_SEED not in t.user_attrs
-        ]
-        times[name] = (search, final, statistics.median(spans))
-        print(f"  {name}: search + race {minutes(search)}, final evaluation {minutes(final)}, "
-              f"a search trial {statistics.median(spans):.2f} s (median)", flush=True)  # fmt: skip
-    (s5, f5, t5), (sm, fm, tm) = times["mnist5k"], times["mnist"]
-    print(f"  mnist / mnist5k: search + race {sm / s5:.2f}x, final evaluation {fm / f5:.2f}x, "
-          f"search trial {tm / t5:.2f}x, the whole job {(sm + fm) / (s5 + f5):.2f}x")  # fmt: skip
+def search_spans(cwd: Path) -> float:
+    """Median seconds of the study's search trials (the race's runs left out)."""
+    return statistics.median(
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in open_study(cwd).get_trials(deepcopy=False)
+        if t.datetime_complete and t.datetime_start and RACE_SEED not in t.user_attrs
+    )
+
+
+def main_job(folder: Path, base: Path, seeds: list[int]) -> None:
+    """Both main jobs on each seed: every seed's two searches (and races) first, then every
+    seed's two final evaluations, each printed as it ends."""
+    print(f"\n4. the main job, every option at its default, one after the other, seeds {seeds}")
+    datasets = {"mnist5k": [], "mnist": ["--dataset", "mnist", "--data-dir", str(folder)]}
+    searches: dict[tuple[int, str], float] = {}
+    finals: dict[tuple[int, str], float] = {}
+    for seed in seeds:
+        for name, extra in datasets.items():
+            cwd = base / f"seed{seed}" / name
+            cwd.mkdir(parents=True)
+            searches[seed, name] = run(
+                "search.run", "--trials", "200", "--seed", str(seed), *extra, cwd=cwd
+            )
+            print(f"  seed {seed}, {name}: search + race {minutes(searches[seed, name])}, "
+                  f"a search trial {search_spans(cwd):.2f} s (median)", flush=True)  # fmt: skip
+        ratio = searches[seed, "mnist"] / searches[seed, "mnist5k"]
+        print(f"  seed {seed}: search + race mnist / mnist5k {ratio:.2f}x", flush=True)
+    for seed in seeds:
+        for name in datasets:
+            cwd = base / f"seed{seed}" / name
+            finals[seed, name] = run("search.final_eval", "--seed", str(seed), cwd=cwd)
+            print(f"  seed {seed}, {name}: final evaluation {minutes(finals[seed, name])}",
+                  flush=True)  # fmt: skip
+        s5, f5 = searches[seed, "mnist5k"], finals[seed, "mnist5k"]
+        sm, fm = searches[seed, "mnist"], finals[seed, "mnist"]
+        print(f"  seed {seed}: mnist / mnist5k: search + race {sm / s5:.2f}x, final "
+              f"evaluation {fm / f5:.2f}x, the whole job {(sm + fm) / (s5 + f5):.2f}x",
+              flush=True)  # fmt: skip
+    total = {name: sum(searches[s, name] + finals[s, name] for s in seeds) for name in datasets}
+    print(f"  seeds {seeds} together: the whole job {minutes(total['mnist'])} against "
+          f"{minutes(total['mnist5k'])}: {total['mnist'] / total['mnist5k']:.2f}x")  # fmt: skip
 
 
 def noise_and_cost(args: argparse.Namespace, folder: Path, sources: dict[str, Source]) -> None:
@@ -243,7 +262,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=5, help="cost repetitions (default: 5)")
     p.add_argument("--replay", type=Path, default=None, help="a mnist5k main job's folder")
     p.add_argument("--trials", type=int, default=40, help="trials to replay (default: 40)")
-    p.add_argument("--main-job", action="store_true", help="also time both main jobs (~1 h)")
+    p.add_argument("--main-job", action="store_true", help="also time both main jobs (~1 h a seed)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="main-job seeds (default: 0)")
     p.add_argument("--only", action="store_true", help="skip parts 1 and 2")
     p.add_argument("--out", type=Path, default=None, help="keep the folders here (default: tmp)")
     args = p.parse_args()
@@ -255,7 +275,7 @@ def main() -> None:
     if args.replay:
         replay(args.replay, sources, args.trials)
     if args.main_job:
-        main_job(folder, base)
+        main_job(folder, base, args.seeds)
 
 
 if __name__ == "__main__":
