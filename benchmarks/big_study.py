@@ -38,7 +38,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from search.storage import open_storage, parse_storage
-from search.study import RACE_AFTER, RACE_OF
+from search.study import race_trials
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers
@@ -125,10 +125,9 @@ def race_spans(url: str, after: int) -> tuple[int, float]:
     study, storage = load(url)
     runs = [
         t
-        for t in study.get_trials(deepcopy=False)
-        if RACE_OF in t.user_attrs and t.user_attrs.get(RACE_AFTER) == after
-        and t.datetime_start is not None and t.datetime_complete is not None
-    ]  # fmt: skip
+        for t in race_trials(study.get_trials(deepcopy=False), after)
+        if t.datetime_start is not None and t.datetime_complete is not None
+    ]
     dispose(storage)
     spans = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in runs)  # type: ignore[operator]
     return len(runs), spans

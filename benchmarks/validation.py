@@ -46,7 +46,7 @@ import torch
 from data import PairSet, Source, load_source, make_splits
 from models import Config, EpochStats, train
 from models.training import Tensors, evaluate, new_member, train_epoch, uses_channels_last
-from search.study import RACE_SEED, suggest_config, trial_seed, warmup_epochs
+from search.study import is_race, suggest_config, trial_seed, warmup_epochs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from main_job import minutes, run
@@ -159,7 +159,7 @@ def replay(cwd: Path, sources: dict[str, Source], n: int) -> None:
     torch.set_num_threads(1)
     trials = [
         t for t in open_study(cwd).get_trials(deepcopy=False)
-        if RACE_SEED not in t.user_attrs and t.intermediate_values
+        if not is_race(t) and t.intermediate_values
     ]  # fmt: skip
     picked = random.Random(0).sample(trials, min(n, len(trials)))
     splits = {name: make_splits(src, seed=0, n_train=1000) for name, src in sources.items()}
@@ -191,7 +191,7 @@ def search_spans(cwd: Path) -> float:
     return statistics.median(
         (t.datetime_complete - t.datetime_start).total_seconds()
         for t in open_study(cwd).get_trials(deepcopy=False)
-        if t.datetime_complete and t.datetime_start and RACE_SEED not in t.user_attrs
+        if t.datetime_complete and t.datetime_start and not is_race(t)
     )
 
 

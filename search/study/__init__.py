@@ -27,6 +27,7 @@ from search.study.racing import (
     is_race,
     race_of,
     race_seed,
+    race_trials,
     yardstick_params,
 )
 from search.study.selection import best_search_trial, pick_trial, replay
@@ -88,6 +89,7 @@ __all__ = [
     "points",
     "race_of",
     "race_seed",
+    "race_trials",
     "recorded_params",
     "replay",
     "settle",
