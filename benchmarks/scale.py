@@ -6,8 +6,12 @@ TPE sampler and percentile pruner on a study of the real search space; only the 
 replaced by a seeded synthetic learning curve (--epoch-ms of sleep an epoch), so thousands of
 trials fit in minutes. Each cell is a study copied from a prepared one of 200 / 2,000 / 10,000
 finished trials (random configurations with learning curves, about half of them stopped early,
-as pruned), on PostgreSQL and on the journal file, with 1 / 8 / 32 workers taking --trials
-more. Per trial (the workers' mean, exclusive times on the worker's own thread):
+as pruned), on PostgreSQL, on the journal file and (`grpc`) on PostgreSQL through Optuna's gRPC
+storage proxy (`run_grpc_proxy_server` in a process of its own, serving the database through
+Optuna's cached storage; the workers' studies on `GrpcStorageProxy`, their slot lock still a
+PostgreSQL advisory lock; the proxy carries no heartbeats, so those workers beat and check for
+stale trials not at all), with 1 / 8 / 32 workers taking --trials more. Per trial (the
+workers' mean, exclusive times on the worker's own thread):
 
   take          fail stale trials, the slot lock, read the trials, plan, ask, claim
   sample        the sampler (TPE's relative and independent draws, before/after a trial)
@@ -22,7 +26,7 @@ the database server's included, per trial taken), the most connections the cell'
 open, and checks: the exact total, and no trial run twice.
 
     python benchmarks/scale.py [--history 200 2000 10000] [--workers 1 8 32] [--trials 64]
-        [--per-worker 0] [--epoch-ms 10] [--storages postgresql journal]
+        [--per-worker 0] [--epoch-ms 10] [--storages postgresql journal grpc]
         [--profile postgresql:10000:1]
 """
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import io
 import itertools
 import math
@@ -38,10 +43,12 @@ import os
 import pstats
 import random
 import shutil
+import sys
 import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +58,7 @@ from typing import Any
 import optuna
 import psycopg
 import torch
+from optuna.storages import GrpcStorageProxy, get_storage, run_grpc_proxy_server
 from optuna.trial import FrozenTrial, TrialState
 
 from data import load_source
@@ -69,6 +77,9 @@ from search.study import (
     suggest_config,
     warmup_epochs,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers
+from tests.helpers import free_port
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
@@ -155,7 +166,7 @@ class Phases:
 
 @dataclass(frozen=True)
 class Cell:
-    storage: str  # "postgresql" or "journal"
+    storage: str  # "postgresql", "journal" or "grpc" (PostgreSQL through the proxy)
     history: int
     workers: int
     trials: int  # taken in the cell
@@ -169,14 +180,29 @@ class Cell:
 
 
 def worker(
-    cell: Cell, where: str, index: int, ready: Any, go: Any, out: Any, profile: bool
+    cell: Cell,
+    where: str,
+    proxy: int | None,
+    index: int,
+    ready: Any,
+    go: Any,
+    out: Any,
+    profile: bool,
 ) -> None:
-    """One worker process: open the study as a worker does, wait for the others, run trials
-    until the study has its total, and send back its phase times and trial numbers."""
+    """One worker process: open the study as a worker does (or, with `proxy`, on the gRPC
+    storage proxy at that port), wait for the others, run trials until the study has its
+    total, and send back its phase times and trial numbers."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = time.perf_counter()
     spec = parse_storage(where)
-    storage = open_storage(spec, create=False)
+    storage: optuna.storages.BaseStorage
+    if proxy is None:
+        storage = open_storage(spec, create=False)
+    else:
+        with warnings.catch_warnings():  # experimental in Optuna: said once, in the docstring
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = GrpcStorageProxy(host="127.0.0.1", port=proxy)
+        storage.wait_server_ready(timeout=60)
     settings = StudySettings(seed=0, epochs=cell.epochs)
     study = optuna.load_study(
         study_name=STUDY,
@@ -222,6 +248,13 @@ def worker(
         stats.print_callees(r"\(take_trial\)")  # what a take spends, under the slot lock or not
         text = buffer.getvalue()
     out.put((index, dict(phases.seconds), numbers, finished, text))
+
+
+def serve(url: str, port: int) -> None:
+    """The gRPC storage proxy in front of the database, as Optuna's documentation runs it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    run_grpc_proxy_server(get_storage(url), host="127.0.0.1", port=port)
 
 
 def pruner(cell: Cell, epochs: int) -> optuna.pruners.BasePruner:
@@ -274,6 +307,11 @@ class Stores:
         self.databases: list[str] = []
         self.prepared: dict[tuple[str, int], str] = {}  # (storage, history) -> db name or path
 
+    @staticmethod
+    def backing(storage: str) -> str:
+        """Where a cell's study lives: the proxy's cells use PostgreSQL's studies."""
+        return "postgresql" if storage == "grpc" else storage
+
     def prepare(self, storage: str, sizes: list[int]) -> dict[int, float]:
         """Studies of each size, each made from the one before it plus the trials it lacks;
         returns the seconds each took."""
@@ -307,10 +345,10 @@ class Stores:
         return name
 
     def url(self, storage: str, where: str) -> str:
-        return PG_URL.format(db=where) if storage == "postgresql" else where
+        return where if storage == "journal" else PG_URL.format(db=where)
 
     def cell_copy(self, storage: str, history: int) -> str:
-        return self.new(storage, self.prepared[storage, history])
+        return self.new(self.backing(storage), self.prepared[self.backing(storage), history])
 
     def drop(self, storage: str, where: str) -> None:
         if storage == "journal":
@@ -353,11 +391,13 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
     url = stores.url(cell.storage, where)
     ctx = multiprocessing.get_context("spawn")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    port = free_port() if cell.storage == "grpc" else None
+    server = ctx.Process(target=serve, args=(url, port)) if port is not None else None
     procs = [
-        ctx.Process(target=worker, args=(cell, url, i, ready, go, out, profile and i == 0))
+        ctx.Process(target=worker, args=(cell, url, port, i, ready, go, out, profile and i == 0))
         for i in range(cell.workers)
     ]
-    for p in procs:
+    for p in [server, *procs] if server is not None else procs:
         p.start()
     try:
         opened = [ready.get(timeout=900)[1] for _ in procs]
@@ -365,7 +405,7 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
         go.set()
         results = []
         while len(results) < len(procs):
-            if cell.storage == "postgresql":
+            if cell.storage != "journal":
                 peak = max(peak, connections(where))
             try:
                 results.append(out.get(timeout=0.5))
@@ -379,10 +419,11 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
         trials = optuna.load_study(study_name=STUDY, storage=store).get_trials(deepcopy=False)
         dispose(store)
     finally:
-        for p in procs:
+        for p in [server, *procs] if server is not None else procs:
             if p.is_alive():
                 p.kill()
-        stores.drop(cell.storage, where)
+            p.join()
+        stores.drop(Stores.backing(cell.storage), where)
     numbers = [n for r in results for n in r[2]]
     ends = [t for r in results for t in r[3]]
     phases: Counter[str] = Counter()
@@ -408,7 +449,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--history", type=int, nargs="+", default=[200, 2000, 10000])
     p.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32])
-    p.add_argument("--storages", nargs="+", default=["postgresql", "journal"])
+    p.add_argument("--storages", nargs="+", default=["postgresql", "journal"],
+                   choices=["postgresql", "journal", "grpc"],
+                   help="grpc: PostgreSQL through Optuna's gRPC storage proxy")  # fmt: skip
     p.add_argument("--trials", type=int, default=64, help="trials taken in each cell")
     p.add_argument("--per-worker", type=int, default=0, help="at least this many a worker")
     p.add_argument("--epochs", type=int, default=20, help="epochs a trial (default: 20)")
@@ -417,11 +460,13 @@ def main() -> None:
                    help="ours, and/or optuna: its PercentilePruner, same settings")  # fmt: skip
     p.add_argument("--profile", default=None, help="STORAGE:HISTORY:WORKERS: profile worker 0")
     args = p.parse_args()
+    if "grpc" in args.storages and importlib.util.find_spec("grpc") is None:
+        p.error('--storages grpc needs grpcio and protobuf: pip install -e ".[bench]"')
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         stores = Stores(Path(tmp), args.epochs)
         try:
-            for storage in args.storages:
+            for storage in dict.fromkeys(map(Stores.backing, args.storages)):
                 took = stores.prepare(storage, args.history)
                 seconds = ", ".join(f"{s:.0f}" for s in took.values())
                 sizes = ", ".join(map(str, took))
@@ -454,7 +499,7 @@ def report(args: argparse.Namespace, stores: Stores) -> None:
                 checks = ("exact total" if r["exact"] else "TOTAL WRONG") + (
                     ", each once" if r["once"] else ", A TRIAL RAN TWICE"
                 )
-                conns = r["connections"] if storage == "postgresql" else "-"
+                conns = r["connections"] if storage != "journal" else "-"
                 print(f"{storage:>10} {history:>7} {workers:>7} {kind:>6}{cols}  {r['rate']:>8.2f}"
                       f"  {r['open']:>6.1f}  {r['busy']:>5.0%}  {1000 * r['cpu_per_trial']:>6.0f}"
                       f"  {conns:>5}  {checks}", flush=True)  # fmt: skip
