@@ -397,7 +397,8 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
         ctx.Process(target=worker, args=(cell, url, port, i, ready, go, out, profile and i == 0))
         for i in range(cell.workers)
     ]
-    for p in [server, *procs] if server is not None else procs:
+    everyone = [p for p in (server, *procs) if p is not None]
+    for p in everyone:
         p.start()
     try:
         opened = [ready.get(timeout=900)[1] for _ in procs]
@@ -419,7 +420,7 @@ def run_cell(cell: Cell, stores: Stores, profile: bool) -> dict[str, Any]:
         trials = optuna.load_study(study_name=STUDY, storage=store).get_trials(deepcopy=False)
         dispose(store)
     finally:
-        for p in [server, *procs] if server is not None else procs:
+        for p in everyone:
             if p.is_alive():
                 p.kill()
             p.join()
