@@ -2,7 +2,7 @@
 and retrying trials, progress and the end-of-run summary."""
 
 from search.execution.handle import StudyHandle
-from search.execution.heartbeat import fail_stale_trials
+from search.execution.heartbeat import Heartbeat, fail_stale_trials, stale_trial_ids
 from search.execution.loop import Ending, finish_trial, run_trials, take_trial
 from search.execution.progress import show_progress
 from search.execution.request import RunRequest
@@ -13,6 +13,7 @@ from search.execution.trials import fail_and_retry, retry
 __all__ = [
     "METRIC",
     "Ending",
+    "Heartbeat",
     "RunRequest",
     "StudyHandle",
     "dashboard_command",
@@ -23,5 +24,6 @@ __all__ = [
     "run",
     "run_trials",
     "show_progress",
+    "stale_trial_ids",
     "take_trial",
 ]

@@ -44,12 +44,15 @@ class Heartbeat:
         interval = self.handle.heartbeat
         if interval is None:
             return
-        trial_id = self.handle.trial_id(self.number)
 
         def beat() -> None:
-            # The first beat was recorded when the trial was claimed (take_trial).
+            # The first beat was recorded when the trial was claimed (take_trial). Every storage
+            # call is made here, off the trial's thread: the database may be restarting.
+            trial_id: int | None = None
             while not self.done.wait(interval):
                 with contextlib.suppress(Exception):  # the next beat tries again
+                    if trial_id is None:
+                        trial_id = self.handle.trial_id(self.number)
                     self.handle.record_heartbeat(trial_id)
 
         self.thread = threading.Thread(target=beat, daemon=True)

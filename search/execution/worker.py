@@ -19,7 +19,7 @@ from search.execution.loop import run_trials
 from search.execution.request import RunRequest
 from search.execution.signals import die_with_parent, install_stop_handlers
 from search.execution.trials import worker_id
-from search.storage import SlotLock, open_storage
+from search.storage import SlotLock, open_storage, with_storage_retries
 from search.study import Objective, Plan, SearchData, StudySettings, make_pruner, make_sampler
 
 
@@ -97,7 +97,9 @@ def worker_main(spec: WorkerSpec) -> None:
     install_stop_handlers(stop)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        handle, objective = open_worker(spec, stop)
+        handle, objective = with_storage_retries(
+            lambda: open_worker(spec, stop), "opening the study"
+        )
         lock = SlotLock(spec.request.storage.spec, spec.request.study)
         run_trials(handle, objective, plan=spec.plan, lock=lock, deadline=spec.deadline)
     except (*USER_ERRORS, *FAULTS, OSError) as e:

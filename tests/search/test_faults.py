@@ -14,7 +14,14 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.execution import StudyHandle, fail_stale_trials, finish_trial, show_progress
+from search.execution import (
+    Heartbeat,
+    StudyHandle,
+    fail_stale_trials,
+    finish_trial,
+    show_progress,
+    stale_trial_ids,
+)
 from search.storage import HEARTBEAT_REASON, STORAGE_ERRORS, open_storage, parse_storage
 from search.study import FINISHED, Plan
 from tests.helpers import load_study
@@ -142,6 +149,22 @@ def test_the_progress_bar_waits_out_a_database_it_cannot_read(pg_url: str) -> No
             s.get_trials(deepcopy=False)
         show_progress(bar, s, plan, best=True)  # and the bar only stays where it was
         assert bar.n == 3
+
+
+def test_a_heartbeat_starts_while_the_database_is_out_of_reach(pg_url: str) -> None:
+    storage = open_storage(parse_storage(pg_url), heartbeat=1)
+    s = optuna.create_study(study_name="beat", storage=storage)
+    handle = StudyHandle.of(s, storage)
+    trial = s.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    handle.record_heartbeat(handle.trial_id(trial.number))  # the claim's beat
+    name = pg_url.rsplit("/", 1)[1]
+    allow_connections(name, False)  # the database restarts between the claim and the training
+    with Heartbeat(handle, trial.number):  # starting it makes no storage call
+        time.sleep(1.5)
+        allow_connections(name, True)
+        time.sleep(3.0)  # past the grace period of three beats since the claim
+        # It beat again once the database was back, so the trial is not taken for dead.
+        assert stale_trial_ids(storage, handle.study_id) == []
 
 
 def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: Path) -> None:
