@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 from models import Config
-from search.evaluation import Job, evaluate_rounds, round_seed
+from search.evaluation import evaluate_rounds, jobs_for, round_seed
 from search.machine import CORES
 
 CONFIG = Config(  # a mid-size siamese configuration, like those the search selects
@@ -38,7 +38,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=20, help="epochs per round (default: 20)")
     args = p.parse_args()
     config = replace(CONFIG, epochs=args.epochs)
-    jobs = [Job("selected", config, r, round_seed(0, r), 1000, "auto") for r in range(args.rounds)]
+    seeds = [round_seed(0, r) for r in range(args.rounds)]
+    jobs = jobs_for("selected", config, seeds, train_pairs=1000, device="auto", first_net=None,
+                    keep=None, pack=False)  # fmt: skip
     arrangements = {f"parallel ({CORES} x 1 thread)": CORES, f"sequential (1 x {CORES})": 1}
     times: dict[str, list[float]] = {name: [] for name in arrangements}
     accuracy: dict[str, list[float]] = {}  # the last rep's, per arrangement

@@ -45,7 +45,8 @@ import torch
 
 from data import PairSet, Source, load_source, make_splits
 from models import Config, EpochStats, train
-from models.training import Tensors, evaluate, new_member, train_epoch, uses_channels_last
+from models.scoring import Tensors, evaluate, uses_channels_last
+from models.training import new_member, train_epoch
 from search.study import is_race, suggest_config, trial_seed, warmup_epochs
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -4,7 +4,9 @@ from models.config import FAMILIES, HEADS, MAX_ENSEMBLE, Config
 from models.device import DEVICES, DeviceError, resolve_device
 from models.model_file import ModelFileError, Prediction, SavedModel, load_model, save_model
 from models.nets import build_model, count_parameters, parameter_count
-from models.training import Diverged, EpochStats, TrainResult, evaluate, train
+from models.runs import Diverged, EpochStats, Run, TrainResult
+from models.scoring import evaluate
+from models.training import pack_size, train, train_runs
 
 __all__ = [
     "DEVICES",
@@ -17,14 +19,17 @@ __all__ = [
     "EpochStats",
     "ModelFileError",
     "Prediction",
+    "Run",
     "SavedModel",
     "TrainResult",
     "build_model",
     "count_parameters",
     "evaluate",
     "load_model",
+    "pack_size",
     "parameter_count",
     "resolve_device",
     "save_model",
     "train",
+    "train_runs",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -46,6 +47,15 @@ class Config:
             raise ValueError(f"conv_layers must be 1-3 (14x14 inputs), got {self.conv_layers}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if min(self.nb_filters, self.hidden_units, self.kernel_size) < 1:
+            raise ValueError("nb_filters, hidden_units and kernel_size must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:  # also refuses NaN
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (0.0 < self.lr < math.inf and 0.0 <= self.weight_decay < math.inf):
+            raise ValueError(
+                f"lr must be positive and weight_decay non-negative, both finite, "
+                f"got {self.lr} and {self.weight_decay}"
+            )
         if not 1 <= self.ensemble <= MAX_ENSEMBLE:
             raise ValueError(f"ensemble must be 1-{MAX_ENSEMBLE} nets, got {self.ensemble}")
 

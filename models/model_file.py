@@ -21,13 +21,19 @@ from torch import nn
 from models.config import Config
 from models.ensemble import Ensemble
 from models.nets import build_model
-from models.training import EVAL_BATCH, uses_channels_last
+from models.scoring import EVAL_BATCH, uses_channels_last
 
 FORMAT = "digit-pairs-model"
 FORMAT_VERSION = 1
 # Ten nets of the largest configuration the search can sample stay far below this; anything
 # bigger is not a model of ours and is refused before it is read.
 MAX_BYTES = 1 << 30
+# No configuration of ours has an integer beyond this (filters, units, batch, epochs): larger
+# ones would only make torch fail deep inside.
+MAX_INT = 1 << 20
+# (mean, std) bounds: the mean of 0-255 grey levels lies in them; a std of 0-255 values is at
+# most 127.5, and below 1 every input differs from the mean by hundreds of stds.
+NORMALIZATION = ((0.0, 1.0), (255.0, 128.0))
 
 
 class ModelFileError(Exception):
@@ -72,6 +78,8 @@ class SavedModel:
             mains.append(main.float().softmax(1)[:, 1].cpu())
             digit_logits.append(digits.float().softmax(2).cpu())
         p_le = torch.cat(mains) if mains else torch.zeros(0)
+        if not torch.isfinite(p_le).all():
+            raise ModelFileError(f"{self.path}: the model gives no finite answer for these pairs")
         p_digits = torch.cat(digit_logits) if digit_logits else torch.zeros(0, 2, 10)
         digit_p, digits = p_digits.max(2)
         # > rather than >=: the training loop's argmax takes "first > second" on a tie.
@@ -133,6 +141,8 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
         raise ModelFileError(f"{path} is not a readable model file ({e})") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot be read ({e.strerror})") from None
+    if not all(bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()):
+        raise ModelFileError(f"{path}: its weights are not all finite numbers")
     nets = []
     for k in range(config.ensemble):
         net = build_model(config)
@@ -200,7 +210,8 @@ def check_format(path: Path, header: Mapping[str, str]) -> None:
             f"{path} is a safetensors file but not a digit-pair model (no {FORMAT!r} header)"
         )
     version = header.get("format_version", "")
-    if not version.isdigit():
+    # ASCII digits, a few of them: str.isdigit() also takes "²", and int() refuses 4,300 digits.
+    if not (version.isascii() and version.isdigit() and len(version) <= 9):
         raise ModelFileError(f"{path}: format version {version[:20]!r} is not a number")
     if int(version) > FORMAT_VERSION:
         raise ModelFileError(
@@ -212,7 +223,7 @@ def check_format(path: Path, header: Mapping[str, str]) -> None:
 def parse_json(path: Path, header: Mapping[str, str], key: str) -> dict[str, Any]:
     try:
         value = json.loads(header[key])
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
         raise ModelFileError(f"{path}: its header has no readable {key!r}") from None
     if not isinstance(value, dict):
         raise ModelFileError(f"{path}: its header's {key!r} is not an object")
@@ -230,8 +241,11 @@ def parse_config(path: Path, header: Mapping[str, str]) -> Config:
         wanted = (int, float) if isinstance(default, float) else type(default)
         if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, wanted):
             raise ModelFileError(f"{path}: its config's {f.name} is {value!r}")
-        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-            raise ModelFileError(f"{path}: its config's {f.name} is negative ({value})")
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_INT:
+            shown = str(value) if abs(value) < 10**12 else f"a number of {len(str(value))} digits"
+            raise ModelFileError(f"{path}: its config's {f.name} is out of range ({shown})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ModelFileError(f"{path}: its config's {f.name} is {value}")
     try:
         return Config(**values)
     except (TypeError, ValueError) as e:
@@ -244,4 +258,12 @@ def parse_normalization(path: Path, header: Mapping[str, str]) -> tuple[float, f
     ok = all(isinstance(v, int | float) and math.isfinite(v) for v in (mean, std))
     if not ok or std <= 0:  # type: ignore[operator]
         raise ModelFileError(f"{path}: its normalization is not a finite mean and positive std")
+    # Grey levels are 0-255: a mean outside them, or a std that squeezes every input to one
+    # value (or spreads it past any trained range), is not a normalization a run can make.
+    low, high = NORMALIZATION
+    if not (low[0] <= mean <= high[0] and low[1] <= std <= high[1]):  # type: ignore[operator]
+        raise ModelFileError(
+            f"{path}: its normalization (mean {mean:.4g}, std {std:.4g}) is not one of 0-255 "
+            "grey levels"
+        )
     return float(mean), float(std)  # type: ignore[arg-type]

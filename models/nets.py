@@ -27,12 +27,27 @@ def conv_stack(in_channels: int, config: Config) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers), channels * side * side
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout that draws its masks from `generator` where one is set: a net in training
+    draws from its own stream, never from the global one that other nets share."""
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.generator is None:
+            return super().forward(x)
+        if not self.training or self.p == 0.0:
+            return x
+        mask = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
+        return x * mask / (1.0 - self.p)
+
+
 def dense(n_in: int, n_out: int, config: Config) -> nn.Sequential:
     """Linear -> (batch norm) -> ReLU -> dropout."""
     layers: list[nn.Module] = [nn.Linear(n_in, n_out, bias=not config.batch_norm)]
     if config.batch_norm:
         layers.append(nn.BatchNorm1d(n_out))
-    layers += [nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
+    layers += [nn.ReLU(inplace=True), Dropout(config.dropout)]
     return nn.Sequential(*layers)
 
 

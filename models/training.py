@@ -1,159 +1,84 @@
-"""The one training loop, used by the search and the final evaluation alike."""
+"""The one training loop, used by the search and the final evaluation alike: a configuration's
+runs, packed into one network (models/packed_training.py) or trained one net at a time."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from data.pairs import PairSet
 from models.augment import augment
 from models.config import Config
-from models.ensemble import Ensemble, reads_digits_alone
+from models.ensemble import Ensemble
 from models.loss import pair_loss
-from models.metrics import all_pairs_accuracy
-from models.nets import build_model
+from models.nets import Dropout
+from models.packed_training import train_packed
+from models.runs import (
+    Diverged,
+    EpochStats,
+    Run,
+    Streams,
+    TrainResult,
+    epoch_stats,
+    member_seed,
+    new_net,
+)
+from models.scoring import Tensors, evaluate, uses_channels_last
 
-EVAL_BATCH = 250
-
-
-class Diverged(Exception):
-    """The training loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    epoch: int  # 1-based
-    train_loss: float  # mean over the epoch's batches
-    accuracy: dict[str, float]  # comparison accuracy on each evaluated set's pairs
-    seconds: float  # training and evaluation time of this epoch
-    digits: dict[str, float] = field(default_factory=dict)  # digit accuracy on each set
-    # Comparison accuracy over all ordered pairs of each set's images, where it was asked for
-    # and the model reads each digit on its own (see evaluate).
-    all_pairs: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Scores:
-    comparison: float  # on the pairs as drawn
-    digits: float
-    all_pairs: float | None
+# How many nets train in one pack at most; a caller with more runs splits them
+# (search.evaluation.rounds). Memory grows with the pack: activations of every net's batch.
+MAX_PACK = 32
+# On a CPU a pack pays off while its widest activation stays in the cache: beyond that the
+# element-wise layers (batch norm, ReLU, pooling) run from memory and a pack of the default
+# net is slower than its nets one by one (benchmarks/packing.py measures both sides).
+CPU_PACK_BYTES = 12 << 20
 
 
-@dataclass
-class TrainResult:
-    history: list[EpochStats] = field(default_factory=list)
-    train_accuracy: float = math.nan  # clean (eval-mode) accuracy on the training pairs at the end
-    # With `first_net`, an ensemble's first net scored on its own beside the ensemble: one net
-    # of the configuration, trained on the run's data from the run's seed, at no extra training.
-    first_net: TrainResult | None = None
-    # The trained nets (config.ensemble of them), in eval mode, for a caller that keeps them.
-    nets: list[nn.Module] = field(default_factory=list)
+def activation_bytes(config: Config) -> int:
+    """Bytes of one net's widest activation on a training batch: the first conv layer's output
+    (both digits of each pair through a siamese branch), or an MLP's hidden layer."""
+    if config.family == "mlp":
+        return config.batch_size * config.hidden_units * 4
+    images = config.batch_size * (2 if config.family == "siamese" else 1)
+    return images * config.nb_filters * 14 * 14 * 4
 
 
-@dataclass(frozen=True)
-class Tensors:
-    """A pair set normalized and resident on the device."""
-
-    x: torch.Tensor  # [N, 2, 14, 14]
-    target: torch.Tensor
-    classes: torch.Tensor
-
-    @classmethod
-    def of(cls, pairs: PairSet, mean: float, std: float, device: torch.device) -> Tensors:
-        x = ((pairs.input - mean) / std).to(device)
-        return cls(x, pairs.target.to(device), pairs.classes.to(device))
-
-
-def uses_channels_last(config: Config) -> bool:
-    # channels_last measured faster for the conv families on CPU; an MLP has no conv to help.
-    return config.family != "mlp"
-
-
-def both_positions(
-    model: nn.Module, x: torch.Tensor, digits: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The digit posteriors of a batch's 2B images in the first and in the second position,
-    in the order of classes.reshape(-1), from the digit logits [B, 2, 10] of its forward pass.
-    With weight sharing both positions are the same branch; without, the pairs are read again
-    swapped, so that each branch sees every image."""
-    p = digits.float().softmax(2)
-    if model.config.weight_sharing:
-        return p.reshape(-1, 10), p.reshape(-1, 10)
-    q = model(x.flip(1))[1].float().softmax(2)  # q[:, 0]: the second images by the first branch
-    first = torch.stack([p[:, 0], q[:, 0]], 1)  # [B, 2, 10], each pair's two images in order
-    second = torch.stack([q[:, 1], p[:, 1]], 1)
-    return first.reshape(-1, 10), second.reshape(-1, 10)
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module, data: Tensors, channels_last: bool = False, *, all_pairs: bool = False
-) -> Scores:
-    """Comparison and digit accuracy in eval mode, in batches of EVAL_BATCH; with `all_pairs`,
-    for a model that reads digits alone, also the accuracy over every ordered pair of the
-    set's images."""
-    model.eval()
-    correct = digits_correct = 0
-    posteriors = []  # per batch: (first position, second position) of each image, [2B, 10]
-    every = all_pairs and reads_digits_alone(model)
-    for start in range(0, len(data.target), EVAL_BATCH):
-        x = data.x[start : start + EVAL_BATCH]
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        main, digits = model(x)
-        correct += (main.argmax(1) == data.target[start : start + EVAL_BATCH]).sum().item()
-        hits = digits.argmax(2) == data.classes[start : start + EVAL_BATCH]
-        digits_correct += hits.sum().item()
-        if every:
-            posteriors.append(both_positions(model, x, digits))
-    n = len(data.target)
-    every_pair = None
-    if every:
-        first, second = (torch.cat(p) for p in zip(*posteriors, strict=True))
-        every_pair = all_pairs_accuracy(first, second, data.classes.reshape(-1))
-    return Scores(correct / n, digits_correct / (2 * n), every_pair)
+def pack_size(config: Config, device: torch.device) -> int:
+    """How many nets of `config` to train in one pack on `device` (at least one run's
+    ensemble, which trains together whatever this says)."""
+    if device.type != "cpu":
+        return MAX_PACK
+    return max(1, min(MAX_PACK, CPU_PACK_BYTES // activation_bytes(config)))
 
 
 @dataclass
 class Member:
-    """One net of a training run, with its optimizer, schedule and random streams."""
+    """One net trained alone, with its optimizer, schedule and random streams."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler
-    order: torch.Generator  # batch order
-    aug: torch.Generator  # augmentation draws
-
-
-def member_seed(seed: int, index: int) -> int:
-    """Net `index` of an ensemble: the first has the run's seed (a single net is unchanged),
-    the others independent streams."""
-    if index == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    streams: Streams
 
 
 def new_member(config: Config, seed: int, device: torch.device, channels_last: bool) -> Member:
-    torch.manual_seed(seed)
-    model = build_model(config).to(device)
+    model = new_net(config, seed, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    streams = Streams.of(seed, device)
+    for m in model.modules():
+        if isinstance(m, Dropout):
+            m.generator = streams.drop
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    return Member(
-        model,
-        optimizer,
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs),
-        torch.Generator().manual_seed(seed + 1),
-        torch.Generator(device=device).manual_seed(seed + 2),
-    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return Member(model, optimizer, schedule, streams)
 
 
 def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bool) -> float:
@@ -162,14 +87,14 @@ def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bo
     model.train()
     total = torch.zeros((), device=data.x.device)
     n = len(data.target)
-    perm = torch.randperm(n, generator=member.order).to(data.x.device)
+    perm = torch.randperm(n, generator=member.streams.order).to(data.x.device)
     # A last batch of one pair is dropped: batch norm cannot train on a single sample.
     batches = [b for b in range(0, n, config.batch_size) if n - b >= 2]
     for first in batches:
         idx = perm[first : first + config.batch_size]
         x, classes, target = data.x[idx], data.classes[idx], None
         if config.augment:
-            x, classes, target = augment(x, classes, member.aug)
+            x, classes, target = augment(x, classes, member.streams.aug)
         else:
             target = data.target[idx]
         if channels_last:
@@ -184,17 +109,91 @@ def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bo
     return total.item() / len(batches)  # one device sync per epoch
 
 
-def epoch_stats(
-    epoch: int, train_loss: float, scores: Mapping[str, Scores], seconds: float
-) -> EpochStats:
-    return EpochStats(
-        epoch,
-        train_loss,
-        {name: sc.comparison for name, sc in scores.items()},
-        seconds,
-        digits={name: sc.digits for name, sc in scores.items()},
-        all_pairs={name: sc.all_pairs for name, sc in scores.items() if sc.all_pairs is not None},
-    )
+def train_alone(
+    config: Config,
+    run: Run,
+    *,
+    device: torch.device,
+    on_epoch: Callable[[EpochStats], None] | None,
+    all_pairs: bool,
+    first_net: bool,
+) -> TrainResult:
+    """One run, its nets trained one at a time (an epoch each in turn) and evaluated together."""
+    channels_last = uses_channels_last(config)
+    train_data = Tensors.of(run.train_pairs, run.mean, run.std, device)
+    evals = {name: Tensors.of(p, run.mean, run.std, device) for name, p in run.eval_pairs.items()}
+    members = [
+        new_member(config, member_seed(run.seed, k), device, channels_last)
+        for k in range(config.ensemble)
+    ]
+    model = members[0].model if len(members) == 1 else Ensemble([m.model for m in members])
+    result = TrainResult()
+    first = result.first_net = TrainResult() if first_net and len(members) > 1 else None
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        losses, seconds = [], []
+        for m in members:
+            began = time.perf_counter()
+            losses.append(train_epoch(m, config, train_data, channels_last))
+            seconds.append(time.perf_counter() - began)
+        train_loss = sum(losses) / len(losses)
+        if not math.isfinite(train_loss):
+            raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
+        scores = {
+            name: evaluate(model, d, channels_last, all_pairs=all_pairs)
+            for name, d in evals.items()
+        }
+        stats = epoch_stats(epoch, train_loss, scores, time.perf_counter() - start)
+        if first is not None:
+            began = time.perf_counter()
+            alone = {
+                name: evaluate(members[0].model, d, channels_last, all_pairs=all_pairs)
+                for name, d in evals.items()
+            }
+            spent = seconds[0] + time.perf_counter() - began
+            first.history.append(epoch_stats(epoch, losses[0], alone, spent))
+        result.history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    result.train_accuracy = evaluate(model, train_data, channels_last).comparison
+    result.nets = [m.model for m in members]
+    if first is not None:
+        first.train_accuracy = evaluate(members[0].model, train_data, channels_last).comparison
+    return result
+
+
+def train_runs(
+    config: Config,
+    runs: Sequence[Run],
+    *,
+    device: torch.device,
+    pack: bool = True,
+    threads: int | None = None,
+    on_epoch: Callable[[int, EpochStats], None] | None = None,
+    all_pairs: bool = False,
+    first_net: bool = False,
+) -> list[TrainResult]:
+    """Train `config` on each of `runs` (config.ensemble nets each): packed into one network
+    where `pack` is on and a run's ensemble fits pack_size, else one net at a time; the same
+    nets either way. A caller with more runs than a pack holds splits them. One TrainResult
+    per run; `on_epoch(r, stats)` hears run r's epochs (see train). The global random state
+    of the caller is left as it was."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    fork_devices = [device] if device.type == "cuda" else []
+    packed = pack and len(runs) * config.ensemble > 1
+    with torch.random.fork_rng(devices=fork_devices):
+        if packed and pack_size(config, device) >= config.ensemble:
+            return train_packed(
+                config, runs, device=device, on_epoch=on_epoch, all_pairs=all_pairs,
+                first_net=first_net,
+            )  # fmt: skip
+        out = []
+        for i, run in enumerate(runs):
+            hear = None if on_epoch is None else (lambda stats, i=i: on_epoch(i, stats))
+            out.append(train_alone(config, run, device=device, on_epoch=hear,
+                                   all_pairs=all_pairs, first_net=first_net))  # fmt: skip
+        return out
 
 
 def train(
@@ -206,6 +205,7 @@ def train(
     std: float,
     seed: int,
     device: torch.device,
+    pack: bool = True,
     threads: int | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
     all_pairs: bool = False,
@@ -214,55 +214,16 @@ def train(
     """Train `config` on `train_pairs`, evaluating every set of `eval_pairs` after each epoch.
 
     Every random draw (initialization, batch order, dropout, augmentation) follows `seed`;
-    the global random state of the caller is left as it was. An ensemble's nets train side by
-    side, an epoch each in turn, and are evaluated together. `on_epoch` may raise to stop
-    (a search raises optuna.TrialPruned there). With `all_pairs`, every epoch also scores each
-    set over all ordered pairs of its images where the model allows (see evaluate). With
-    `first_net`, an ensemble's first net is also scored alone (TrainResult.first_net). Raises
-    Diverged on a NaN or infinite loss.
+    the global random state of the caller is left as it was. An ensemble's nets train packed
+    into one network (`pack`), or one at a time, and are evaluated together. `on_epoch` may
+    raise to stop (a search raises optuna.TrialPruned there). With `all_pairs`, every epoch
+    also scores each set over all ordered pairs of its images where the model allows (see
+    models.scoring.evaluate). With `first_net`, an ensemble's first net is also scored alone
+    (TrainResult.first_net). Raises Diverged on a NaN or infinite loss.
     """
-    if threads is not None:
-        torch.set_num_threads(threads)
-    channels_last = uses_channels_last(config)
-    train_data = Tensors.of(train_pairs, mean, std, device)
-    evals = {name: Tensors.of(p, mean, std, device) for name, p in eval_pairs.items()}
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        members = [
-            new_member(config, member_seed(seed, k), device, channels_last)
-            for k in range(config.ensemble)
-        ]
-        model = members[0].model if len(members) == 1 else Ensemble([m.model for m in members])
-        result = TrainResult()
-        first = result.first_net = TrainResult() if first_net and len(members) > 1 else None
-        for epoch in range(1, config.epochs + 1):
-            start = time.perf_counter()
-            losses, seconds = [], []
-            for m in members:
-                began = time.perf_counter()
-                losses.append(train_epoch(m, config, train_data, channels_last))
-                seconds.append(time.perf_counter() - began)
-            train_loss = sum(losses) / len(losses)
-            if not math.isfinite(train_loss):
-                raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
-            scores = {
-                name: evaluate(model, d, channels_last, all_pairs=all_pairs)
-                for name, d in evals.items()
-            }
-            stats = epoch_stats(epoch, train_loss, scores, time.perf_counter() - start)
-            if first is not None:
-                began = time.perf_counter()
-                alone = {
-                    name: evaluate(members[0].model, d, channels_last, all_pairs=all_pairs)
-                    for name, d in evals.items()
-                }
-                spent = seconds[0] + time.perf_counter() - began
-                first.history.append(epoch_stats(epoch, losses[0], alone, spent))
-            result.history.append(stats)
-            if on_epoch is not None:
-                on_epoch(stats)
-        result.train_accuracy = evaluate(model, train_data, channels_last).comparison
-        result.nets = [m.model for m in members]
-        if first is not None:
-            first.train_accuracy = evaluate(members[0].model, train_data, channels_last).comparison
-    return result
+    run = Run(train_pairs, eval_pairs, mean, std, seed)
+    hear = None if on_epoch is None else (lambda _, stats: on_epoch(stats))
+    return train_runs(
+        config, [run], device=device, pack=pack, threads=threads, on_epoch=hear,
+        all_pairs=all_pairs, first_net=first_net,
+    )[0]  # fmt: skip

@@ -57,6 +57,10 @@ def build_parser() -> Parser:
                         f"{DEFAULT_ENSEMBLE}; 1 on a study with a parameter budget)")
     p.add_argument("--no-ablation", action="store_true",
                    help="evaluate the selected configuration only (default: with ablation)")
+    p.add_argument("--pack", choices=("on", "off"), default="on",
+                   help="on: a variant's nets over several rounds train as one packed network, "
+                        "as many as pay off on the device; off: one net at a time. The same "
+                        "nets either way (default: on)")
     # fmt: on
     return p
 
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         ensemble=args.ensemble,
         ablation=not args.no_ablation,
+        pack=args.pack == "on",
         command=" ".join([PROG, *mask_argv(argv if argv is not None else sys.argv[1:])]),
     )
     with one_line_errors(PROG):

@@ -19,7 +19,7 @@ from search.evaluation.result import (
     one_net_gain,
     summarize_variants,
 )
-from search.evaluation.rounds import TEST_PAIRS, Job, evaluate_rounds, round_seed
+from search.evaluation.rounds import TEST_PAIRS, Job, evaluate_rounds, jobs_for, round_seed
 from search.evaluation.stats import Summary, paired, summarize
 from search.evaluation.text import tables
 
@@ -41,6 +41,7 @@ __all__ = [
     "evaluate_rounds",
     "first_nets",
     "gain_over_default",
+    "jobs_for",
     "one_net_gain",
     "paired",
     "publish",

@@ -3,6 +3,7 @@ trained over the rounds, and the selection's round-0 nets kept for the model fil
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from search.evaluation.result import (
     one_net_gain,
     summarize_variants,
 )
-from search.evaluation.rounds import TEST_PAIRS, Job, KeptModel, evaluate_rounds, round_seed
+from search.evaluation.rounds import TEST_PAIRS, KeptModel, evaluate_rounds, jobs_for, round_seed
 from search.paths import model_path
 from search.storage import find_storage, open_storage
 from search.study import (
@@ -53,6 +54,7 @@ class EvalRequest:
     ensemble: int | None  # None: DEFAULT_ENSEMBLE, or one net under a parameter budget
     ablation: bool
     command: str  # as the user typed it, passwords masked
+    pack: bool = True  # a variant's nets over several rounds trained as one packed network
 
 
 DEFAULT_ENSEMBLE = 3
@@ -136,14 +138,16 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     )
     seeds = [round_seed(request.seed, r) for r in range(request.rounds)]
     first = first_nets(configs)
-    jobs = [
-        Job(name, c, r, seeds[r], settings.train_pairs, request.device,
-            first_net=first.get(name),
-            keep=name == SELECTED and r == 0)  # round 0: no round is picked for its luck
-        for r in range(request.rounds)
+    per_variant = [
+        jobs_for(name, c, seeds, train_pairs=settings.train_pairs, device=request.device,
+                 first_net=first.get(name),
+                 keep=0 if name == SELECTED else None,  # round 0: no round is picked for its luck
+                 pack=request.pack)
         for name, c in configs.items()
         if name not in first.values()
     ]  # fmt: skip
+    # Round-robin over the variants, so that the processes share the rounds' order.
+    jobs = [j for group in itertools.zip_longest(*per_variant) for j in group if j is not None]
     check_publishable(request.study)
     # Check the data once here: a bad --data-dir ends in one line before any work starts.
     load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from data import Source, load_source, make_splits
-from models import Config, TrainResult, resolve_device, train
+from models import Config, Run, TrainResult, pack_size, resolve_device, train_runs
 from search.interrupt import children_start_deaf, let_stops_through, quiet_spawned_processes
 from search.machine import CORES
 
@@ -37,16 +37,41 @@ def round_seed(seed: int, round_index: int) -> int:
 
 @dataclass(frozen=True)
 class Job:
+    """One variant trained on one or more rounds (round index, round seed), the rounds' nets
+    packed into one network where `pack` is on."""
+
     variant: str
     config: Config
-    round: int
-    seed: int
+    rounds: tuple[tuple[int, int], ...]
     train_pairs: int
     device: str
     # The variant that is this job's ensemble's first net scored alone, if any (one net of the
     # same configuration on the same round, read off the ensemble rather than trained again).
     first_net: str | None = None
-    keep: bool = False  # hand the trained nets back (the model file is made from them)
+    keep: int | None = None  # the round whose trained nets are handed back (the model file)
+    pack: bool = True
+
+
+def jobs_for(
+    variant: str,
+    config: Config,
+    seeds: Sequence[int],
+    *,
+    train_pairs: int,
+    device: str,
+    first_net: str | None,
+    keep: int | None,
+    pack: bool,
+) -> list[Job]:
+    """A variant's rounds as jobs: as many rounds to a job as a pack of its nets holds on the
+    device (models.pack_size), one round to a job with packing off."""
+    per_job = max(1, pack_size(config, resolve_device(device)) // config.ensemble) if pack else 1
+    rounds = list(enumerate(seeds))
+    return [
+        Job(variant, config, tuple(rounds[i : i + per_job]), train_pairs, device,
+            first_net=first_net, keep=keep, pack=pack)
+        for i in range(0, len(rounds), per_job)
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,43 +116,49 @@ def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
 
 
 def run_job(job: Job) -> Rounds:
-    """The job's round: its variant's row, its first net's where the job names one, and its
-    nets where it asks to keep them."""
+    """The job's rounds: its variant's row for each, its first net's where the job names one,
+    and the kept round's nets where it asks to keep them."""
     assert _source is not None, "init_pool was not called"
-    splits = make_splits(
-        _source, seed=job.seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS
-    )
-    assert splits.test is not None
+    splits = [
+        make_splits(_source, seed=seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS)
+        for _, seed in job.rounds
+    ]
+    runs = [
+        # the final evaluation is the only reader of the test pairs
+        Run(s.train, {"test": s.test}, s.mean, s.std, seed)
+        for s, (_, seed) in zip(splits, job.rounds, strict=True)
+        if s.test is not None
+    ]
     start = time.perf_counter()
-    result = train(
+    results = train_runs(
         job.config,
-        splits.train,
-        {"test": splits.test},  # the final evaluation is the only reader of the test pairs
-        mean=splits.mean,
-        std=splits.std,
-        seed=job.seed,
+        runs,
         device=resolve_device(job.device),
+        pack=job.pack,
         threads=_threads,
         first_net=job.first_net is not None,
     )
-    rows = [row(job.variant, job, result, time.perf_counter() - start)]
-    if job.first_net is not None and result.first_net is not None:
-        first = result.first_net
-        rows.append(row(job.first_net, job, first, sum(h.seconds for h in first.history)))
-    kept = None
-    if job.keep:
-        states = [{k: t.cpu() for k, t in net.state_dict().items()} for net in result.nets]
-        kept = KeptModel(
-            job.round, job.seed, rows[0].test_accuracy, states, splits.mean, splits.std
-        )
+    seconds = (time.perf_counter() - start) / len(runs)  # a round's share of the job
+    rows, kept = [], None
+    for (index, seed), s, result in zip(job.rounds, splits, results, strict=True):
+        own = row(job.variant, index, seed, result, seconds)
+        rows.append(own)
+        if job.first_net is not None and result.first_net is not None:
+            first = result.first_net
+            rows.append(
+                row(job.first_net, index, seed, first, sum(h.seconds for h in first.history))
+            )
+        if job.keep == index:
+            states = [{k: t.cpu() for k, t in net.state_dict().items()} for net in result.nets]
+            kept = KeptModel(index, seed, own.test_accuracy, states, s.mean, s.std)
     return Rounds(rows, kept)
 
 
-def row(variant: str, job: Job, result: TrainResult, seconds: float) -> RoundResult:
+def row(variant: str, index: int, seed: int, result: TrainResult, seconds: float) -> RoundResult:
     return RoundResult(
         variant=variant,
-        round=job.round,
-        seed=job.seed,
+        round=index,
+        seed=seed,
         train_accuracy=result.train_accuracy,
         test_accuracy=result.history[-1].accuracy["test"],
         seconds=seconds,
@@ -152,11 +183,11 @@ def evaluate_rounds(
         )
     try:
         rows, kept = [], None
-        with tqdm(total=len(jobs), unit="run", desc="rounds") as bar:
+        with tqdm(total=sum(len(j.rounds) for j in jobs), unit="run", desc="rounds") as bar:
             for out in pool.imap_unordered(run_job, jobs):
                 rows.extend(out.rows)
                 kept = out.kept or kept
-                bar.update()
+                bar.update(len({r.round for r in out.rows}))
         pool.close()
         pool.join()  # the processes end on their own; terminate() below only after an error
         return Rounds(rows, kept)

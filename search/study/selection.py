@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from models import Config
 from search.errors import UsageError
 from search.study.racing import Race, race_of, search_trials
+from search.study.settings import StudySettings
 from search.study.space import suggest_config
 
 
@@ -36,16 +37,44 @@ def pick_trial(study: optuna.Study, number: int | None) -> tuple[FrozenTrial, st
         raise UsageError(
             f"study {study.study_name!r} has no completed trial yet; run python -m search.run"
         )
+    unfinished(study, trials)
     race = race_of(study, trials)
     if race is None:
         return best, f"trial #{best.number}, the search's best validation value (no race)"
-    if not race.complete or race.winner is None:
-        return best, (
-            f"trial #{best.number}, the search's best validation value: its race is not "
-            "finished (run search.run again to finish it)"
+    if race.winner is None:
+        raise UsageError(
+            f"the race of study {study.study_name!r} has no finished run; run search.run again "
+            f"to finish it, or evaluate a chosen trial with --trial N"
         )
     w = race.winner
     return trials[w.trial], f"trial #{w.trial}, the raced winner: {describe(race)}"
+
+
+ANYWAY = " (the search's best so far is trial #{best})"
+
+
+def unfinished(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
+    """Refuses to pick a selection from a study whose plan is not done: trials still running
+    or waiting (a search or race in progress, or one killed and not yet resumed), or finalists
+    that were never raced. The user can still evaluate a trial of their choice (--trial)."""
+    name = study.study_name
+    best = best_search_trial(trials)
+    anyway = ANYWAY.format(best=best.number) if best is not None else ""
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    if running or waiting:
+        raise UsageError(
+            f"study {name!r} is not finished ({running} trial(s) running, {waiting} waiting): "
+            "let search.run end, or run it again if it was stopped, then evaluate; or evaluate "
+            f"a chosen trial now with --trial N{anyway}"
+        )
+    settings = StudySettings.from_user_attrs(study.user_attrs, study=name)
+    if settings.finalists > 0 and race_of(study, trials) is None:
+        raise UsageError(
+            f"study {name!r} has not raced its finalists yet (its search stopped before its "
+            f"total): run search.run again to finish it, or evaluate a chosen trial with "
+            f"--trial N{anyway}"
+        )
 
 
 def describe(race: Race) -> str:

@@ -63,11 +63,14 @@ def test_an_ensemble_size_out_of_range_is_refused() -> None:
             Config(ensemble=n)
 
 
-def test_the_first_net_scored_alone_is_the_single_net_of_the_run_seed(splits: Splits) -> None:
+@pytest.mark.parametrize("pack", [False, True])
+def test_the_first_net_scored_alone_is_the_single_net_of_the_run_seed(
+    pack: bool, splits: Splits
+) -> None:
     def fit(config: Config, **kw: bool) -> TrainResult:
         return train(
             config, splits.train, {"val": splits.val}, mean=splits.mean, std=splits.std,
-            seed=5, device=CPU, threads=1, all_pairs=True, **kw,
+            seed=5, device=CPU, threads=1, all_pairs=True, pack=pack, **kw,
         )  # fmt: skip
 
     def curve(result: TrainResult) -> list[tuple[float, float, float, float | None]]:
@@ -76,14 +79,19 @@ def test_the_first_net_scored_alone_is_the_single_net_of_the_run_seed(splits: Sp
             for h in result.history
         ]
 
-    # Without dropout (the one draw from the global stream, which the nets share in turn),
-    # the first net of an ensemble trains exactly as a single net from the run's seed.
-    config = Config(nb_filters=4, hidden_units=32, epochs=2, dropout=0.0)
+    # Every net draws its dropout from its own stream, so the first net of an ensemble trains
+    # as a single net from the run's seed: exactly when the nets train one at a time, to
+    # float tolerance when they train packed (sums in another order).
+    config = Config(nb_filters=4, hidden_units=32, epochs=2, dropout=0.2)
     single = fit(config)
     both = fit(replace(config, ensemble=2), first_net=True)
     assert both.first_net is not None and single.first_net is None
-    assert curve(both.first_net) == curve(single)
-    assert both.first_net.train_accuracy == single.train_accuracy
+    if pack:
+        for a, b in zip(curve(both.first_net), curve(single), strict=True):
+            assert a == pytest.approx(b, rel=1e-3, abs=2e-3)
+    else:
+        assert curve(both.first_net) == curve(single)
+        assert both.first_net.train_accuracy == single.train_accuracy
     # scoring the first net alone leaves the ensemble's own numbers as they were
     assert curve(both) == curve(fit(replace(config, ensemble=2)))
     assert curve(both) != curve(single)

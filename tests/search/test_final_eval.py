@@ -7,8 +7,10 @@ import optuna
 import pytest
 from optuna_dashboard import get_note
 
+from data import load_source
 from data.fetch import cache_dir
-from tests.helpers import TINY, load_study, run_cli, write_mnist
+from models import load_model
+from tests.helpers import TINY, assert_one_line_error, load_study, run_cli, write_mnist
 
 ROUNDS = ["--rounds", "3", "--workers", "2"]
 
@@ -200,3 +202,53 @@ def test_an_mnist_study_and_its_final_evaluation_use_the_cache(tmp_path: Path) -
     assert r.returncode == 0, r.stderr
     result = json.loads((tmp_path / "studies" / "full" / "final_eval.json").read_text())
     assert {row["variant"] for row in result["rounds"]} >= {"selected"}
+
+
+def test_packed_and_one_by_one_final_evaluations_train_the_same_nets(
+    tiny_study: Path, tmp_path: Path
+) -> None:
+    # The same variants, rounds and seeds, trained as packs of a variant's rounds or one net
+    # at a time: every round's figures agree to float tolerance, and both model files load.
+    rows, models = {}, {}
+    for arm in ("on", "off"):
+        (tmp_path / arm).mkdir()
+        cwd = copy_study(tiny_study, tmp_path / arm)
+        r = run_cli("search.final_eval", "--study", "tiny", "--trial", "2", "--rounds", "3",
+                    "--ensemble", "2", "--workers", "1", "--pack", arm, cwd=cwd)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
+        rows[arm] = {(row["variant"], row["round"]): row for row in result["rounds"]}
+        models[arm] = load_model(cwd / "studies" / "tiny" / "model.safetensors")
+    assert rows["on"].keys() == rows["off"].keys() and len(rows["on"]) >= 3 * 4
+    for key, packed in rows["on"].items():
+        alone = rows["off"][key]
+        assert packed["seed"] == alone["seed"]
+        assert abs(packed["test_accuracy"] - alone["test_accuracy"]) <= 0.006, key
+        for a, b in zip(packed["epochs"], alone["epochs"], strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=2e-3), key
+    pairs = load_source("mnist5k").test_images[:40].view(-1, 2, 14, 14)
+    p_on, p_off = (models[arm].predict(pairs).p_le for arm in ("on", "off"))
+    assert len(models["on"].model.members) == 2
+    assert (p_on - p_off).abs().max() < 1e-2
+
+
+def test_a_bad_pack_switch_is_refused_in_one_line(tmp_path: Path) -> None:
+    r = run_cli("search.final_eval", "--pack", "maybe", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "--pack" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unfinished_study_is_not_evaluated_without_a_chosen_trial(
+    tiny_study: Path, tmp_path: Path
+) -> None:
+    # A trial waiting in the study (a search or race in progress, or stopped before its end):
+    # its best so far is not the search's selection. --trial still evaluates a chosen trial.
+    cwd = copy_study(tiny_study, tmp_path)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
+    study.enqueue_trial(study.trials[0].params)
+    r = run_cli("search.final_eval", "--study", "tiny", "--rounds", "1", cwd=cwd)
+    assert_one_line_error(r, "study 'tiny' is not finished (0 trial(s) running, 1 waiting)")
+    assert "--trial N" in r.stderr and not (cwd / "studies" / "tiny" / "final_eval.json").exists()
+    r = run_cli("search.final_eval", "--study", "tiny", "--trial", "0", "--rounds", "1",
+                "--no-ablation", "--ensemble", "1", cwd=cwd)  # fmt: skip
+    assert r.returncode == 0, r.stderr
