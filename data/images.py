@@ -40,7 +40,13 @@ def open_image(path: Path) -> Image.Image:
             if image.width * image.height > MAX_PIXELS:
                 raise DataError(f"{path}: {image.width}x{image.height} is too large for a digit")
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        # Pillow refuses a huge image before its size can be read here; its message has it.
+        raise DataError(
+            f"{path}: the image is too large for a digit ({e}); at most {MAX_PIXELS:,} pixels "
+            "are read"
+        ) from None
+    except UnidentifiedImageError:
         raise DataError(f"{path} is not a PNG or JPEG image this can read") from None
     except OSError as e:
         raise DataError(f"{path}: cannot be read as an image ({e})") from None

@@ -16,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from data import load_source
+from data.errors import DataError
 from data.idx import IMAGES_MAGIC, read_idx
 from data.images import read_digit
 from data.sources import EMBEDDED, downsample
@@ -234,3 +235,50 @@ def test_predict_needs_one_kind_of_input(tmp_path: Path) -> None:
     assert_one_line_error(r, "one of the arguments --images --pairs-file --dataset is required")
     r = run_cli("search.predict", "--dataset", "mnist5k", cwd=tmp_path)
     assert_one_line_error(r, "studies/digit-pairs/model.safetensors: no such file")
+
+
+def test_a_tampered_or_unusable_model_file_is_refused_in_one_line(
+    trained: Path, tmp_path: Path
+) -> None:
+    good = trained / MODEL
+    config = load_model(good).config.to_dict()
+    with safe_open(str(good), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        header = f.metadata()
+    nested = "[" * 100_000 + "]" * 100_000
+    cases = {
+        "dropout-nan": ({"config": json.dumps(config | {"dropout": float("nan")})}, "dropout"),
+        "superscript": ({"format_version": "²"}, "is not a number"),
+        "nines": ({"format_version": "9" * 5000}, "is not a number"),
+        "nested": ({"info": nested}, "no readable 'info'"),
+        "huge-filters": (
+            {"config": json.dumps(config | {"nb_filters": 10**400})},
+            "nb_filters is out of range",
+        ),
+        "flat-normalization": (
+            {"normalization": json.dumps({"mean": 0.0, "std": 1e300})},
+            "not one of 0-255 grey levels",
+        ),
+    }
+    for name, (change, _) in cases.items():
+        tampered(good, tmp_path / f"{name}.safetensors", **change)
+    nan = {k: t.clone() for k, t in tensors.items()}
+    first = next(k for k, t in nan.items() if t.is_floating_point())
+    nan[first].view(-1)[0] = float("nan")
+    save_file(nan, str(tmp_path / "nan-weights.safetensors"), metadata=header)
+    cases["nan-weights"] = ({}, "weights are not all finite")
+    for name, (_, why) in cases.items():
+        with pytest.raises(ModelFileError, match=why):
+            load_model(tmp_path / f"{name}.safetensors")
+    r = run_cli("search.predict", "--model", str(tmp_path / "nested.safetensors"), "--dataset",
+                "mnist5k", cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(r, "no readable 'info'")
+
+
+def test_a_huge_png_is_named_too_large(trained: Path, tmp_path: Path) -> None:
+    # 20000 x 20000 one-bit pixels compress to a small file; Pillow's own bomb limit refuses
+    # it before its size is read here, and the line says so.
+    Image.new("1", (20000, 20000)).save(tmp_path / "huge.png")
+    assert (tmp_path / "huge.png").stat().st_size < 5_000_000
+    with pytest.raises(DataError, match="too large for a digit"):
+        read_digit(tmp_path / "huge.png")
