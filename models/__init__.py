@@ -5,7 +5,6 @@ from models.device import DEVICES, DeviceError, resolve_device
 from models.model_file import ModelFileError, Prediction, SavedModel, load_model, save_model
 from models.nets import build_model, count_parameters, parameter_count
 from models.runs import Diverged, EpochStats, Run, TrainResult
-from models.scoring import evaluate
 from models.training import pack_size, train, train_runs
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "TrainResult",
     "build_model",
     "count_parameters",
-    "evaluate",
     "load_model",
     "pack_size",
     "parameter_count",

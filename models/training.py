@@ -36,7 +36,7 @@ MAX_PACK = 32
 # On a CPU a pack pays off while its widest activation stays in the cache: beyond that the
 # element-wise layers (batch norm, ReLU, pooling) run from memory and a pack of the default
 # net is slower than its nets one by one (benchmarks/packing.py measures both sides).
-CPU_PACK_BYTES = 12 << 20
+CPU_PACK_BYTES = 6 << 20
 
 
 def activation_bytes(config: Config) -> int:

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from models import DEVICES, MAX_ENSEMBLE
 from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.machine import CORES
-from search.study import DEFAULT_STUDY, smallest_params
+from search.study import DEFAULT_STUDY, NO_BUDGET, smallest_params
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,9 +48,10 @@ def ensemble_size(text: str) -> int:
 
 def parameter_budget(text: str) -> int | None:
     """--max-params: a positive integer that at least the search space's smallest net fits, or
-    "none" (no budget; what the compose file passes when MAX_PARAMS is unset)."""
+    "none" (no budget, NO_BUDGET; what the compose file passes when MAX_PARAMS is unset): on a
+    study created with a budget, "none" is a change of it, refused like any other."""
     if text == "none":
-        return None
+        return NO_BUDGET
     n = positive_int(text)
     smallest = smallest_params()
     if n < smallest:

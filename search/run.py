@@ -38,7 +38,15 @@ from search.cli import (
 from search.execution import RunRequest, run
 from search.machine import CORES
 from search.storage import choose_storage
-from search.study import DEFAULT_PRUNER, PRUNERS, SAMPLERS, TRIAL_EPOCH_SHARE, StudySettings
+from search.study import (
+    DEFAULT_PRUNER,
+    KEEP_SHARE,
+    PRUNERS,
+    SAMPLERS,
+    TRIAL_EPOCH_SHARE,
+    WARMUP_SHARE,
+    StudySettings,
+)
 
 PROG = "search.run"
 # Single-threaded processes, one per core, finish more trials a minute than one process with a
@@ -56,9 +64,9 @@ def build_parser() -> Parser:
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe",
                    help="tpe (multivariate), random, qmc or gp (default: %(default)s)")
     p.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
-                   help="percentile (keeps the top 25%% at each epoch), median, hyperband or "
-                   "none; the first two keep every trial for a warm-up of 15%% of the epochs "
-                   "(default: %(default)s)")
+                   help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
+                   f"hyperband or none; the first two keep every trial for a warm-up of "
+                   f"{WARMUP_SHARE:.0%}% of the epochs (default: %(default)s)")
     p.add_argument("--seed", type=seed_value, default=None,
                    help=f"seed of the data split, sampler and trials (default: {DEFAULTS.seed}, "
                    "or the study's)")

@@ -17,7 +17,7 @@ from data import load_source
 from models import parameter_count, resolve_device
 from search.errors import UsageError
 from search.evaluation.ablation import SELECTED, first_nets, variants
-from search.evaluation.publish import check_publishable
+from search.evaluation.publish import check_publishable, recover
 from search.evaluation.result import (
     EvalResult,
     ModelFile,
@@ -31,6 +31,7 @@ from search.paths import model_path
 from search.storage import find_storage, open_storage
 from search.study import (
     StudySettings,
+    check_direction,
     over_budget,
     pick_trial,
     points,
@@ -91,15 +92,6 @@ class Evaluation:
 def load_study(name: str, storage_flag: str | None) -> optuna.Study:
     spec = find_storage(name, storage_flag)
     storage = open_storage(spec, create=False)
-    if spec.path is not None:  # the result is recorded in the study too: it must take writes
-        try:
-            with open(spec.path, "ab"):
-                pass
-        except OSError as e:
-            raise UsageError(
-                f"cannot write to {spec.path} ({e.strerror}): the final evaluation records its "
-                "result in the study; make it writable and run again"
-            ) from None
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
@@ -107,11 +99,7 @@ def load_study(name: str, storage_flag: str | None) -> optuna.Study:
         raise UsageError(
             f"no study {name!r} in {spec.shown} (it has: {', '.join(names) or 'none'})"
         ) from None
-    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
-        raise UsageError(
-            f"study {name!r} is not a digit-pair study (directions: "
-            f"{', '.join(d.name.lower() for d in study.directions)}); choose another --study"
-        )
+    check_direction(study)
     return study
 
 
@@ -149,8 +137,16 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     # Round-robin over the variants, so that the processes share the rounds' order.
     jobs = [j for group in itertools.zip_longest(*per_variant) for j in group if j is not None]
     check_publishable(request.study)
+    for line in recover(study):
+        say(line)
     # Check the data once here: a bad --data-dir ends in one line before any work starts.
-    load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
+    source = load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
+    if len(source.test_images) < 2 * TEST_PAIRS:
+        raise UsageError(
+            f"a round draws {TEST_PAIRS} test pairs ({2 * TEST_PAIRS} images), and the "
+            f"{settings.dataset} test pool has {len(source.test_images)}: point --data-dir at "
+            "a folder with the complete MNIST test files (t10k, 10,000 images)"
+        )
     say(f"study {request.study!r}: {why}")
     if settings.max_params is not None and found is not None:
         say(f"parameter budget {settings.max_params:,}: the yardstick is {found.why}")

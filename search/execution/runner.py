@@ -32,7 +32,10 @@ from search.study import (
     SearchData,
     StudySettings,
     baseline_configs,
+    best_search_trial,
+    check_direction,
     foreign_parameter,
+    over_budget,
     recorded_params,
     settle,
 )
@@ -71,11 +74,7 @@ def stored_settings(found: optuna.Study | None, study: str) -> StudySettings | N
     if found is None:
         return None
     attrs = found.user_attrs
-    if found.directions != [optuna.study.StudyDirection.MAXIMIZE]:
-        raise UsageError(
-            f"study {study!r} is not a digit-pair study (directions: "
-            f"{', '.join(d.name.lower() for d in found.directions)}); choose another --study"
-        )
+    check_direction(found)
     if half_made(found):
         return None
     if "epochs" not in attrs and "dataset" not in attrs:
@@ -213,13 +212,14 @@ def run_study(
         return 0
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "
-        f"({request.trials} search{race_words(plan)}); running {workers} worker(s) x "
+        f"({plan.trials} search{race_words(plan)}); running {workers} worker(s) x "
         f"{request.threads} thread(s), {trial_words(settings)} per trial"
     )
     start = time.time()
     worker = WorkerSpec(
         request=request,
         settings=settings,
+        plan=plan,
         deadline=start + request.timeout if request.timeout else None,
         parallel=workers > 1,
     )
@@ -272,6 +272,20 @@ def report(
         print(
             f"workers ended with {finished} of {total} trials finished; "
             "see their errors above and re-run to resume",
+            file=sys.stderr,
+        )
+        return 1
+    if best_search_trial(trials) is None:
+        settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
+        over = len(over_budget(trials, settings.max_params))
+        why = (
+            f"{over} of them over the budget of {settings.max_params:,} parameters: raise "
+            "--max-params (in a new --study)"
+            if settings.max_params is not None and over
+            else "every one was pruned or failed: see the summary, or run more --trials"
+        )
+        print(
+            f"no search trial completed, so there is nothing to select or race ({why})",
             file=sys.stderr,
         )
         return 1

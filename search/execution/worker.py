@@ -25,18 +25,16 @@ from search.study import Objective, Plan, SearchData, StudySettings, make_pruner
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a worker needs to take trials of a study: the run's request and the study's
-    settings, the same for every worker of a run, and this worker's own number."""
+    """What a worker needs to take trials of a study: the run's request, the study's settings
+    and the run's plan (built once by the command, so every worker of a run, in its process or
+    in another, works towards the same total and race), and this worker's own number."""
 
     request: RunRequest
     settings: StudySettings
+    plan: Plan
     deadline: float | None  # time.time() after which no new trial starts
     index: int = 0  # this worker's number, for its sampler seed
     parallel: bool = False
-
-    @property
-    def plan(self) -> Plan:
-        return Plan.of(self.settings, trials=self.request.trials)
 
 
 def sampler_seed(study_seed: int, index: int, seen: int, *, many_commands: bool = False) -> int:

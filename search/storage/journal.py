@@ -113,7 +113,11 @@ def cut_torn_tail(path: Path) -> str | None:
             else:
                 keep = data.rfind(b"\n") + 1
             backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
-            backup.write_bytes(data[keep:])
+            try:
+                backup.write_bytes(data[keep:])
+            except OSError:  # a full disk: no half-written copy is left, the journal is as it was
+                backup.unlink(missing_ok=True)
+                raise
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())

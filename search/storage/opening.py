@@ -20,7 +20,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 
-from search.errors import StorageDamaged, StorageLost, UsageError
+from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
 from search.storage.journal import (
     break_stale_lock,
     check_journal_file,
@@ -29,6 +29,7 @@ from search.storage.journal import (
     journal_name,
 )
 from search.storage.postgres import check_postgres
+from search.storage.schema import foreign_tables
 from search.storage.spec import StorageSpec
 
 MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
@@ -36,13 +37,6 @@ MAX_RETRY = 3  # a trial whose worker died is run again at most this many times
 # finds a table or the version row already there. Opening again then finds the schema complete.
 SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
 SCHEMA_ATTEMPTS = 5
-# Every table of Optuna's RDB schema: a file holding any other table is not ours.
-OPTUNA_TABLES = {
-    "alembic_version", "version_info", "studies", "study_directions", "study_user_attributes",
-    "study_system_attributes", "trials", "trial_params", "trial_values", "trial_user_attributes",
-    "trial_system_attributes", "trial_intermediate_values", "trial_heartbeats",
-}  # fmt: skip
-STUDIES_COLUMNS = {"study_id", "study_name"}
 
 
 def _prepare_parent(path: Path, *, create: bool) -> None:
@@ -77,25 +71,43 @@ def storage_error(spec: StorageSpec, error: Exception) -> UsageError:
 
 def check_sqlite_file(path: Path) -> None:
     """Refuse, from a read-only look before anything is written, an SQLite file that is not an
-    Optuna storage: every table must be one of Optuna's (a schema another process is creating
-    right now has some of them) and its `studies` table Optuna's."""
+    Optuna storage: every table must be one of Optuna's, with Optuna's columns (a schema another
+    process is creating right now has some of them)."""
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            tables = {
+            names = [
                 row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            tables = {
+                name: {
+                    row[0] for row in db.execute("SELECT name FROM pragma_table_info(?)", (name,))
+                }
+                for name in names
             }
-            columns = {row[1] for row in db.execute("PRAGMA table_info(studies)")}
     except sqlite3.DatabaseError as e:
         raise UsageError(
             f"{path} is not an SQLite database ({e}); choose another --storage"
         ) from None
-    foreign = sorted(tables - OPTUNA_TABLES)
-    if foreign or ("studies" in tables and columns != STUDIES_COLUMNS):
-        shown = ", ".join(foreign[:5] or ["studies"])
+    foreign = foreign_tables(tables)
+    if foreign:
+        shown = ", ".join(foreign[:5])
         raise UsageError(
             f"{path} is another program's SQLite database (tables: {shown}); it is left as it "
             "is: choose another --storage"
         )
+
+
+def check_writable(path: Path) -> None:
+    """A study file the command records into must take writes (an immutable or read-only
+    file would fail at the first trial's write)."""
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"cannot write to {path} ({e.strerror}): the command records the study there; "
+            "make it writable (chmod u+w, chattr -i) and run again, or choose another --storage"
+        ) from None
 
 
 FILE_KINDS = {
@@ -142,6 +154,8 @@ def open_storage(
     if path is not None:
         _prepare_parent(path, create=create)
     check_store_file(spec)
+    if path is not None and writes and path.exists():
+        check_writable(path)
     if spec.kind == "journal" and path is not None:
         try:
             if writes:  # a lock a killed process left would block every write for good
@@ -149,6 +163,8 @@ def open_storage(
             repaired = cut_torn_tail(path) if writes else None
             damage = find_damage(path)
         except OSError as e:
+            if full_disk(e):  # a fault, not a mistake: the same command resumes once freed
+                raise StorageLost(f"cannot repair {path}: {full_disk(e)}") from None
             raise UsageError(f"cannot repair {path}: {e.strerror}") from None
         if repaired:
             print(repaired, file=sys.stderr)

@@ -8,13 +8,8 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from search.errors import StorageLost, UsageError
+from search.storage.schema import optuna_schema
 
-# Every table of Optuna's schema (as in search.storage.opening) and what a writer does to them.
-TABLES = (
-    "alembic_version", "version_info", "studies", "study_directions", "study_user_attributes",
-    "study_system_attributes", "trials", "trial_params", "trial_values", "trial_user_attributes",
-    "trial_system_attributes", "trial_intermediate_values", "trial_heartbeats",
-)  # fmt: skip
 WRITES = ("INSERT", "UPDATE", "DELETE")
 GRANT = (
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}; "
@@ -78,7 +73,9 @@ def check_room(conn: sqlalchemy.Connection, user: str, database: str) -> None:
 def check_privileges(
     conn: sqlalchemy.Connection, user: str, database: str, *, writes: bool
 ) -> None:
-    present = [t for t in TABLES if scalar(conn, "SELECT to_regclass(:t) IS NOT NULL", t=t)]
+    present = [
+        t for t in optuna_schema() if scalar(conn, "SELECT to_regclass(:t) IS NOT NULL", t=t)
+    ]
     if not present:
         if writes and not scalar(conn, "SELECT has_schema_privilege(current_schema(), 'CREATE')"):
             raise UsageError(

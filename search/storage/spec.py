@@ -23,7 +23,7 @@ class StorageSpec:
     @property
     def path(self) -> Path | None:
         if self.kind == "sqlite":
-            return Path(self.url.removeprefix("sqlite:///"))
+            return Path(self.url.removeprefix("sqlite:///").split("?", 1)[0])
         if self.kind == "journal":
             return Path(self.url)
         return None
@@ -74,9 +74,16 @@ def parse_storage(text: str) -> StorageSpec:
                     f"--storage {text}: write sqlite:///relative.db or sqlite:////abs.db"
                 )
             target = rest.lstrip("/").split("?", 1)
-            if target[0] in (":memory:", "") or "mode=memory" in (target[1:] or [""])[0]:
+            query = (target[1:] or [""])[0]
+            name = target[0].removeprefix("file:") if "uri=true" in query else target[0]
+            if name in (":memory:", "") or "mode=memory" in query:
                 raise UsageError(
                     f"--storage {text}: an in-memory database loses every trial at exit; "
+                    "write sqlite:///FILE.db"
+                )
+            if "uri=true" in query:
+                raise UsageError(
+                    f"--storage {text}: SQLite URI filenames (uri=true) are not read here; "
                     "write sqlite:///FILE.db"
                 )
             return StorageSpec("sqlite", text)

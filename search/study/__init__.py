@@ -31,7 +31,14 @@ from search.study.racing import (
     yardstick_params,
 )
 from search.study.selection import best_search_trial, pick_trial, replay
-from search.study.settings import DEFAULT_STUDY, TRIAL_EPOCH_SHARE, StudySettings, settle
+from search.study.settings import (
+    DEFAULT_STUDY,
+    NO_BUDGET,
+    TRIAL_EPOCH_SHARE,
+    StudySettings,
+    check_direction,
+    settle,
+)
 from search.study.space import (
     baseline_params,
     foreign_parameter,
@@ -41,8 +48,10 @@ from search.study.space import (
 from search.study.states import FINISHED
 from search.study.strategies import (
     DEFAULT_PRUNER,
+    KEEP_SHARE,
     PRUNERS,
     SAMPLERS,
+    WARMUP_SHARE,
     make_pruner,
     make_sampler,
     warmup_epochs,
@@ -54,7 +63,9 @@ __all__ = [
     "DEFAULT_PRUNER",
     "DEFAULT_STUDY",
     "FINISHED",
+    "KEEP_SHARE",
     "NEAR_BEST",
+    "NO_BUDGET",
     "OVER_BUDGET",
     "PRUNERS",
     "RACE_AFTER",
@@ -63,6 +74,7 @@ __all__ = [
     "REUSED_FROM",
     "SAMPLERS",
     "TRIAL_EPOCH_SHARE",
+    "WARMUP_SHARE",
     "Objective",
     "Plan",
     "Point",
@@ -76,6 +88,7 @@ __all__ = [
     "baseline_configs",
     "baseline_params",
     "best_search_trial",
+    "check_direction",
     "finalists",
     "foreign_parameter",
     "front",

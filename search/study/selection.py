@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from models import Config
 from search.errors import UsageError
-from search.study.racing import Race, race_of, search_trials
+from search.study.racing import Race, is_race, race_of, search_trials
 from search.study.settings import StudySettings
 from search.study.space import suggest_config
 
@@ -54,20 +54,24 @@ ANYWAY = " (the search's best so far is trial #{best})"
 
 
 def unfinished(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
-    """Refuses to pick a selection from a study whose plan is not done: trials still running
-    or waiting (a search or race in progress, or one killed and not yet resumed), or finalists
-    that were never raced. The user can still evaluate a trial of their choice (--trial)."""
+    """Refuses to pick a selection from a study of search.run whose plan is not done: trials
+    still running (a search or race in progress, or one killed and not yet resumed), race
+    trials waiting, or finalists that were never raced (the search stopped before its total).
+    Search trials left waiting are not a sign: a run queues a baseline per family and may end
+    before it takes them all. The user can still evaluate a trial of their choice (--trial)."""
     name = study.study_name
     best = best_search_trial(trials)
     anyway = ANYWAY.format(best=best.number) if best is not None else ""
     running = sum(t.state == TrialState.RUNNING for t in trials)
-    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    waiting = sum(t.state == TrialState.WAITING and is_race(t) for t in trials)
     if running or waiting:
         raise UsageError(
-            f"study {name!r} is not finished ({running} trial(s) running, {waiting} waiting): "
-            "let search.run end, or run it again if it was stopped, then evaluate; or evaluate "
-            f"a chosen trial now with --trial N{anyway}"
+            f"study {name!r} is not finished ({running} trial(s) running, {waiting} race "
+            "trial(s) waiting): let search.run end, or run it again if it was stopped, then "
+            f"evaluate; or evaluate a chosen trial now with --trial N{anyway}"
         )
+    if "finalists" not in study.user_attrs:  # not a study of search.run: nothing planned
+        return
     settings = StudySettings.from_user_attrs(study.user_attrs, study=name)
     if settings.finalists > 0 and race_of(study, trials) is None:
         raise UsageError(

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+import optuna
+
 from data import DATASETS
 from models import MAX_ENSEMBLE, Config
 from search.errors import UsageError
@@ -111,15 +113,37 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+def check_direction(study: optuna.Study) -> None:
+    """A digit-pair study maximizes one value (the validation accuracy); any other study is
+    refused in one line."""
+    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+        shown = ", ".join(d.name.lower() for d in study.directions)
+        raise UsageError(
+            f"study {study.study_name!r} is not a digit-pair study (directions: {shown}); "
+            "choose another --study"
+        )
+
+
 def flag(name: str) -> str:
     """The flag of search.run that sets setting `name`."""
     return "--" + name.replace("_", "-")
 
 
+# --max-params none, said: no budget. A flag left out is None; this one is a setting given.
+NO_BUDGET = 0
+
+
+def shown(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
 def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str) -> StudySettings:
     """The settings of a run: a new study's are the given flags over the defaults; an existing
-    study's are its own, and a given flag that disagrees with them is refused."""
+    study's are its own, and a given flag that disagrees with them is refused (--max-params
+    none on a study with a budget too)."""
     given = {name: value for name, value in given.items() if value is not None}
+    if given.get("max_params") == NO_BUDGET:
+        given["max_params"] = None
     if stored is None:
         return replace(StudySettings(), **given).resolved()
     for name in CHECKED:
@@ -127,7 +151,7 @@ def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str
             how = (
                 f"without {flag(name)}"
                 if name in FLAGS
-                else f"with {flag(name)} {getattr(stored, name)}, not {given[name]}"
+                else f"with {flag(name)} {shown(getattr(stored, name))}, not {shown(given[name])}"
             )
             raise UsageError(
                 f"study {study!r} was created {how}; drop {flag(name)} or start a new study "

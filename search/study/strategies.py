@@ -72,19 +72,23 @@ class _Completed:
         return self.completed
 
 
+# The share of a trial's epochs every trial trains before it may be pruned, and the share of
+# the completed trials a trial must stay among after it (percentile pruner; median: half).
+# Chosen by benchmarks/pruning.py; its figures are in docs/performance.md.
+WARMUP_SHARE = 0.15
+KEEP_SHARE = 0.25
+
+
 def warmup_epochs(epochs: int) -> int:
-    """~15% of the epochs: measured to keep the best configuration in 99 of 100 replays where
-    no warm-up lost it in 23 of 100."""
-    return max(1, round(0.15 * epochs))
+    """WARMUP_SHARE of the epochs, at least one."""
+    return max(1, round(WARMUP_SHARE * epochs))
 
 
 def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
     if name in ("percentile", "median"):
-        # After the warm-up, a trial goes on only while it is in the top quarter (percentile) or
-        # half (median) of the completed trials at that epoch. benchmarks/pruning.py (100
-        # trials, 10 epochs, seed 0): percentile 35% of the epochs of no pruning, best
-        # validation 98.80 vs 99.00; median 57%, Hyperband 60%.
-        percentile = 25.0 if name == "percentile" else 50.0
+        # After the warm-up, a trial goes on only while it is among the best KEEP_SHARE
+        # (percentile) or half (median) of the completed trials at that epoch.
+        percentile = 100 * KEEP_SHARE if name == "percentile" else 50.0
         return WarmupFirstPercentilePruner(
             percentile, n_startup_trials=5, n_warmup_steps=warmup_epochs(epochs)
         )

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from data import Splits
-from models import Config, TrainResult, build_model, evaluate, train
+from models import Config, TrainResult, build_model, train
 from models.ensemble import Ensemble, reads_digits_alone
 from models.nets import digits_comparison
-from models.training import Tensors, member_seed
+from models.runs import member_seed
+from models.scoring import Tensors, evaluate
 
 CPU = torch.device("cpu")
 

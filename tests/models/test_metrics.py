@@ -8,7 +8,7 @@ import torch
 from data import Splits
 from models import Config, build_model
 from models.metrics import LESS_EQUAL, ROWS, all_pairs_accuracy
-from models.training import Tensors, evaluate
+from models.scoring import Tensors, evaluate
 
 
 def test_all_pairs_counts_every_ordered_pair_once() -> None:

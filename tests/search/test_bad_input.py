@@ -75,6 +75,11 @@ RUN_CASES = {
     "sqlite in memory": (["--storage", "sqlite:///:memory:"], "in-memory"),
     "sqlite shared memory": (["--storage", "sqlite:///:memory:?cache=shared"], "in-memory"),
     "sqlite memory mode": (["--storage", "sqlite:///x.db?mode=memory&cache=shared"], "in-memory"),
+    "sqlite memory uri": (
+        ["--storage", "sqlite:///file::memory:?cache=shared&uri=true"],
+        "in-memory",
+    ),
+    "sqlite uri": (["--storage", "sqlite:///file:x.db?uri=true"], "URI filenames"),
     "raw @ in a password": (["--storage", "postgresql://u:p@ss@127.0.0.1/x"], "percent-encode"),
     "port not a number": (["--storage", "postgresql://u:pw@127.0.0.1:54x2/x"], "port as a number"),
     "data dir is a file": (["--dataset", "mnist", "--data-dir", "/etc/hostname"], "is a file"),
@@ -230,7 +235,7 @@ def test_a_healthy_journal_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
         assert [s["study_name"] for s in body["study_summaries"]] == ["j"]
         r = run_cli("search.final_eval", "--study", "j", "--storage", str(shelf / "j.journal"),
                     cwd=tmp_path)  # fmt: skip
-        assert_one_line_error(r, "cannot write to", "Read-only file system", "records its result")
+        assert_one_line_error(r, "cannot write to", "Read-only file system", "records the study")
         assert "variant(s)" not in r.stdout
 
 
@@ -244,6 +249,24 @@ def wait_for_json(url: str, p: subprocess.Popen[str]) -> dict:
             assert p.poll() is None, p.communicate()[1]
             time.sleep(0.3)
     raise AssertionError(f"{url} never answered")
+
+
+def test_an_immutable_journal_is_refused_in_one_line(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "j", *TINY,
+                "--storage", "studies/j.journal", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    journal = tmp_path / "studies/j.journal"
+    before = journal.read_bytes()
+    made = subprocess.run(["chattr", "+i", str(journal)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i is not allowed here: {made.stderr.strip()}")
+    try:
+        r = run_cli("search.run", "--trials", "2", "--workers", "1", "--study", "j",
+                    "--storage", "studies/j.journal", cwd=tmp_path)  # fmt: skip
+        assert_one_line_error(r, "cannot write to", "Operation not permitted", "chattr -i")
+    finally:
+        subprocess.run(["chattr", "-i", str(journal)], check=True)
+    assert journal.read_bytes() == before
 
 
 def test_a_retry_does_not_inherit_the_failed_attempts_reason(tmp_path: Path) -> None:

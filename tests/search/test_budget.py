@@ -132,6 +132,10 @@ def test_the_budget_is_the_studys(budget_study: tuple[Path, str]) -> None:
     r = run_cli("search.run", "--study", "small", "--trials", "12", "--max-params", "50000",
                 cwd=cwd)  # fmt: skip
     assert_one_line_error(r, f"was created with --max-params {BUDGET}, not 50000")
+    # "none" is a budget too (no budget): a change of the study's, refused alike
+    r = run_cli("search.run", "--study", "small", "--trials", "12", "--max-params", "none",
+                cwd=cwd)  # fmt: skip
+    assert_one_line_error(r, f"was created with --max-params {BUDGET}, not none")
     r = run_cli("search.run", "--study", "small", "--trials", "12", "--workers", "1", cwd=cwd)
     assert r.returncode == 0 and "parameter budget" in r.stdout, r.stderr
 
@@ -182,3 +186,19 @@ def test_the_front_and_the_smallest_near_the_best() -> None:
     assert [p.trial for p in front(found)] == [0, 1, 3]
     near = smallest_near_best(found)
     assert near is not None and near.trial == 1  # within 0.2 point of 0.971, and smallest
+
+
+def test_a_budget_nothing_fits_in_practice_ends_in_failure_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    # The smallest net's budget from a cold start: the sampler's draws are all over it, so no
+    # trial completes and there is nothing to race: exit 1, saying why, not "done".
+    r = run_cli("search.run", "--trials", "3", "--workers", "1", "--cold-start",
+                "--max-params", str(smallest_params()), "--epochs", "1", "--train-pairs", "100",
+                "--val-pairs", "50", cwd=tmp_path)  # fmt: skip
+    study = load_study(f"sqlite:///{tmp_path}/studies/digit-pairs.db", "digit-pairs")
+    if any(t.state == TrialState.COMPLETE for t in study.trials):
+        pytest.skip("a draw fitted the smallest budget")
+    assert r.returncode == 1, r.stderr
+    assert "no search trial completed, so there is nothing to select or race" in r.stderr
+    assert "3 of them over the budget" in r.stderr and "raise --max-params" in r.stderr

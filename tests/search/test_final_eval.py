@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.artifacts import get_all_artifact_meta
 from optuna_dashboard import get_note
 
 from data import load_source
@@ -204,6 +209,17 @@ def test_an_mnist_study_and_its_final_evaluation_use_the_cache(tmp_path: Path) -
     assert {row["variant"] for row in result["rounds"]} >= {"selected"}
 
 
+def test_a_test_pool_too_small_for_a_round_names_the_fix(tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    write_mnist(small, gz=False, n_train=400, n_test=400)
+    r = run_cli("search.run", "--trials", "2", "--dataset", "mnist", "--data-dir", str(small),
+                "--study", "few", *TINY, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = run_cli("search.final_eval", "--study", "few", "--rounds", "1", cwd=tmp_path)
+    assert_one_line_error(r, "the mnist test pool has 400", "--data-dir", "complete MNIST test")
+    assert "rounds" not in r.stdout
+
+
 def test_packed_and_one_by_one_final_evaluations_train_the_same_nets(
     tiny_study: Path, tmp_path: Path
 ) -> None:
@@ -241,14 +257,60 @@ def test_a_bad_pack_switch_is_refused_in_one_line(tmp_path: Path) -> None:
 def test_an_unfinished_study_is_not_evaluated_without_a_chosen_trial(
     tiny_study: Path, tmp_path: Path
 ) -> None:
-    # A trial waiting in the study (a search or race in progress, or stopped before its end):
-    # its best so far is not the search's selection. --trial still evaluates a chosen trial.
+    # A trial running in the study (a search in progress, or stopped and not resumed): its
+    # best so far is not the search's selection. --trial still evaluates a chosen trial.
     cwd = copy_study(tiny_study, tmp_path)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
-    study.enqueue_trial(study.trials[0].params)
+    study.ask()
     r = run_cli("search.final_eval", "--study", "tiny", "--rounds", "1", cwd=cwd)
-    assert_one_line_error(r, "study 'tiny' is not finished (0 trial(s) running, 1 waiting)")
+    assert_one_line_error(r, "study 'tiny' is not finished (1 trial(s) running, 0 race")
     assert "--trial N" in r.stderr and not (cwd / "studies" / "tiny" / "final_eval.json").exists()
     r = run_cli("search.final_eval", "--study", "tiny", "--trial", "0", "--rounds", "1",
                 "--no-ablation", "--ensemble", "1", cwd=cwd)  # fmt: skip
     assert r.returncode == 0, r.stderr
+
+
+def renames(cwd: Path, args: list[str], inject: int | None = None) -> tuple[int, list[str]]:
+    """Run search.final_eval under strace, listing its rename calls (the new names); with
+    `inject`, kill it with SIGKILL at the entry of rename number `inject` (1-based)."""
+    log = cwd / "strace.log"
+    trace = ["strace", "-f", "-qq", "-o", str(log), "-e", "trace=rename"]
+    if inject is not None:
+        trace += ["-e", f"inject=rename:signal=SIGKILL:when={inject}"]
+    r = subprocess.run([*trace, sys.executable, "-m", "search.final_eval", *args], cwd=cwd,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    names = re.findall(r'rename\("[^"]*", "([^"]*)"\)', log.read_text())
+    return r.returncode, names
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_publication_killed_midway_is_finished_or_undone_by_the_next_run(
+    tiny_study: Path, tmp_path: Path
+) -> None:
+    args = ["--study", "tiny", "--trial", "0", "--rounds", "1", "--no-ablation", "--ensemble",
+            "1", "--workers", "1"]  # fmt: skip
+    (tmp_path / "probe").mkdir()
+    probe = copy_study(tiny_study, tmp_path / "probe")
+    code, names = renames(probe, args)
+    assert code == 0
+    commit = next(i for i, n in enumerate(names, 1) if n.endswith("/manifest.json"))
+    out = Path("studies") / "tiny"
+    for kill_at, finished in ((commit, False), (commit + 1, True), (commit + 4, True)):
+        (tmp_path / str(kill_at)).mkdir()
+        cwd = copy_study(tiny_study, tmp_path / str(kill_at))
+        code, _ = renames(cwd, args, inject=kill_at)
+        assert code != 0
+        assert list((cwd / out).glob(".publishing-*")), "the kill left its staging"
+        r = run_cli("search.final_eval", *args, cwd=cwd)
+        assert r.returncode == 0, r.stderr
+        said = "finished publishing an interrupted" if finished else "stopped before it published"
+        assert said in r.stdout
+        assert not list((cwd / out).glob(".publishing-*"))
+        study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
+        result = json.loads((cwd / out / "final_eval.json").read_text())
+        assert study.user_attrs["final_eval"]["seed"] == result["seed"]
+        # each publication's three files, the recovered one's and the new run's (a kill between
+        # an upload and its record attaches that file twice); none of a publication undone
+        attached = [a.filename for a in get_all_artifact_meta(study)]
+        assert set(attached) == {"model.safetensors", "final_eval.json", "final_eval.html"}
+        assert 6 <= len(attached) <= 7 if finished else len(attached) == 3, attached

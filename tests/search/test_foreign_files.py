@@ -44,6 +44,36 @@ def test_another_programs_sqlite_file_with_a_studies_table_is_left_alone(
     assert tables == ["studies"]
 
 
+def test_another_programs_tables_with_optunas_names_are_left_alone(tmp_path: Path) -> None:
+    # Tables named as two of Optuna's, with other columns and no `studies`: another program's
+    # data, not a schema being created. Nothing is added to it.
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE trials (id INTEGER PRIMARY KEY, patient TEXT)")
+        conn.execute("CREATE TABLE version_info (version TEXT)")
+        conn.execute("INSERT INTO trials (patient) VALUES ('p1')")
+    before = digest(db)
+    r = run_cli(*COMMANDS[0], "--storage", f"sqlite:///{db}", cwd=tmp_path)
+    assert_one_line_error(r, str(db), "another program's SQLite database", "not Optuna's columns")
+    assert digest(db) == before
+
+
+def test_a_schema_being_created_is_not_taken_for_another_programs(tmp_path: Path) -> None:
+    # Some of Optuna's tables, each whole, as a process creating the schema leaves them for a
+    # moment: the file is Optuna's, and a run completes the schema and uses it.
+    whole = tmp_path / "whole.db"
+    r = run_cli(*COMMANDS[0], "--storage", f"sqlite:///{whole}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    part = tmp_path / "part.db"
+    with sqlite3.connect(whole) as src, sqlite3.connect(part) as dst:
+        for (sql,) in src.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name IN ('studies', 'trials')"
+        ):
+            dst.execute(sql)
+    r = run_cli(*COMMANDS[0], "--storage", f"sqlite:///{part}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_a_text_file_given_as_a_journal_is_not_cut(command: list[str], tmp_path: Path) -> None:
     log = tmp_path / "app.log"

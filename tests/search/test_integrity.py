@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -446,5 +447,34 @@ def test_sqlite_on_a_full_disk_is_one_line_and_leaves_no_file_behind(tmp_path: P
         assert r.stderr.strip().startswith("search.run: error:") and "disk is full" in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (disk / "t.db").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_torn_journal_on_a_full_disk_is_a_fault_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    made = run_cli("search.run", "--trials", "1", "--workers", "1", "--storage", "s.journal",
+                   "--study", "s", *TINY, cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    torn = (tmp_path / "s.journal").read_bytes() + b'{"op_code": 5, "worker_id": "ab'
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], check=True)
+    try:
+        (disk / "s.journal").write_bytes(torn)
+        with open(disk / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:  # every block taken
+                f.write(b"\0" * 4096)
+                f.flush()
+        before = sorted(p.name for p in disk.iterdir())
+        r = run_cli("search.run", "--trials", "2", "--workers", "1", "--storage",
+                    str(disk / "s.journal"), "--study", "s", cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "the disk is full" in r.stderr
+        assert (disk / "s.journal").read_bytes() == torn
+        assert sorted(p.name for p in disk.iterdir() if p.name != "s.journal.owner") == before
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)

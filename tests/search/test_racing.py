@@ -245,3 +245,39 @@ def test_final_eval_takes_the_raced_winner_and_says_why(tmp_path: Path) -> None:
     assert f"trial #{race.winner.trial}, the raced winner" in r.stdout
     result = json.loads((tmp_path / "studies" / "fin" / "final_eval.json").read_text())
     assert result["trial"] == race.winner.trial and "raced winner" in result["selection"]
+
+
+def test_a_resumed_race_with_a_smaller_total_is_one_race_for_every_worker(
+    tmp_path: Path,
+) -> None:
+    # A race interrupted, then resumed by a command asking for fewer trials than it followed:
+    # the command plans for the earlier race's total, and so do its worker processes, so the
+    # waiting race trials are run, not closed, and no second race is queued.
+    url = str(tmp_path / "studies" / "race.journal")
+    base = ["--study", "race", "--storage", url, "--epochs", "12", "--train-pairs", "300",
+            "--val-pairs", "100", "--finalists", "2", "--race-seeds", "2"]  # fmt: skip
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    p = subprocess.Popen([sys.executable, "-m", "search.run", "--trials", "4", "--workers", "1",
+                          *base], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)  # fmt: skip
+
+    def racing() -> bool:
+        return any(
+            RACE_OF in t.user_attrs and t.state == TrialState.RUNNING and t.intermediate_values
+            for t in load_study(url, "race").get_trials()
+        )
+
+    wait_for(racing, timeout=240, step=0.1)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    r = run_cli("search.run", "--trials", "2", "--workers", "2", *base, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "(4 search, then a race" in r.stdout
+    trials = load_study(url, "race").get_trials()
+    closed = [
+        t for t in trials if "the search had its total" in t.user_attrs.get("fail_reason", "")
+    ]
+    assert not closed
+    assert {t.user_attrs[RACE_AFTER] for t in trials if RACE_OF in t.user_attrs} == {4}
+    check_race(url, "race", 4)
