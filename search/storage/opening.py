@@ -26,6 +26,7 @@ from search.storage.journal import (
     check_journal_file,
     cut_torn_tail,
     find_damage,
+    hold_writer,
     journal_name,
 )
 from search.storage.postgres import check_postgres
@@ -159,6 +160,9 @@ def open_storage(
     if spec.kind == "journal" and path is not None:
         try:
             if writes:  # a lock a killed process left would block every write for good
+                left = hold_writer(path)
+                if left:
+                    print(left, file=sys.stderr)
                 break_stale_lock(Path(journal_name(path) + ".lock"))
             repaired = cut_torn_tail(path) if writes else None
             damage = find_damage(path)

@@ -475,6 +475,23 @@ def test_a_torn_journal_on_a_full_disk_is_a_fault_and_leaves_nothing_behind(
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert "the disk is full" in r.stderr
         assert (disk / "s.journal").read_bytes() == torn
-        assert sorted(p.name for p in disk.iterdir() if p.name != "s.journal.owner") == before
+        ours = ("s.journal.owner", "s.journal.writers")  # the run's pid note and writers lock
+        assert sorted(p.name for p in disk.iterdir() if p.name not in ours) == before
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_journal_lock_left_by_a_dead_process_is_broken_at_once(tmp_path: Path) -> None:
+    # A process killed while it held Optuna's journal lock (a symbolic link) leaves it; the
+    # next run finds no live writer of the journal and breaks it at once, instead of waiting
+    # for Optuna's 30-second grace period with its warnings.
+    args = ["search.run", "--workers", "1", "--storage", "s.journal", "--study", "s", *TINY]
+    r = run_cli(*args, "--trials", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    journal = (tmp_path / "s.journal").resolve()
+    os.symlink(journal, f"{journal}.lock")  # as a process killed at its release leaves it
+    r = run_cli(*args, "--trials", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "was left by a process that died holding it: removed" in r.stderr
+    assert "taking longer than" not in r.stderr and "Forcibly releasing" not in r.stderr
+    assert not os.path.lexists(f"{journal}.lock")
