@@ -143,11 +143,7 @@ def build_model(config: Config) -> nn.Module:
     return Siamese(config) if config.family == "siamese" else Flat(config)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def parameter_count(config: Config) -> int:
     """Parameters of one net of `config`, counted on the meta device: no memory, a few ms."""
     with torch.device("meta"):
-        return count_parameters(build_model(config))
+        return sum(p.numel() for p in build_model(config).parameters())

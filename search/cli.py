@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from models import DEVICES, MAX_ENSEMBLE
 from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.machine import CORES
-from search.study import DEFAULT_STUDY, NO_BUDGET, smallest_params
+from search.study import DEFAULT_STUDY, NO_BUDGET, RANGES, smallest_params
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,6 +33,17 @@ def _number(text: str, cast: type, ok: Callable[[float], bool], wanted: str) -> 
             f"expected {wanted}, got {text if cast is float else value}"
         )
     return value
+
+
+def study_setting(name: str) -> Callable[[str], int]:
+    """The argparse type of the flag that sets study setting `name`: what StudySettings.RANGES
+    says it must be, for the flag and for a stored study alike."""
+    ok, wanted = RANGES[name]
+
+    def parse(text: str) -> int:
+        return _number(text, int, ok, wanted)
+
+    return parse
 
 
 def positive_int(text: str) -> int:
@@ -66,22 +77,16 @@ def non_negative_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
-MAX_SEED = 2**32 - 1  # what every seeded generator here takes
 MAX_HEARTBEAT = 3600
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def seed_value(text: str) -> int:
-    return _number(text, int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+    return study_setting("seed")(text)
 
 
 def heartbeat_seconds(text: str) -> int:
     return _number(text, int, lambda v: 1 <= v <= MAX_HEARTBEAT, f"1 to {MAX_HEARTBEAT} seconds")
-
-
-def training_pairs(text: str) -> int:
-    # batch norm needs batches of two, so fewer than two pairs cannot train
-    return _number(text, int, lambda v: v >= 2, "at least 2 pairs")
 
 
 def port_number(text: str) -> int:

@@ -22,10 +22,10 @@ from search.cli import (
     positive_int,
     seed_value,
 )
+from search.columns import table
 from search.evaluation import TEST_PAIRS, round_seed
 from search.paths import model_path
 from search.study import DEFAULT_STUDY
-from search.tables import table
 
 PROG = "search.predict"
 

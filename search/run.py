@@ -27,13 +27,11 @@ from search.cli import (
     check_workers,
     ensemble_size,
     heartbeat_seconds,
-    non_negative_int,
     one_line_errors,
     parameter_budget,
     positive_float,
     positive_int,
-    seed_value,
-    training_pairs,
+    study_setting,
 )
 from search.execution import RunRequest, run
 from search.machine import CORES
@@ -67,7 +65,7 @@ def build_parser() -> Parser:
                    help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
                    f"hyperband or none; the first two keep every trial for a warm-up of "
                    f"{WARMUP_SHARE:.0%}% of the epochs (default: %(default)s)")
-    p.add_argument("--seed", type=seed_value, default=None,
+    p.add_argument("--seed", type=study_setting("seed"), default=None,
                    help=f"seed of the data split, sampler and trials (default: {DEFAULTS.seed}, "
                    "or the study's)")
     p.add_argument("--timeout", type=positive_float, default=None,
@@ -79,25 +77,25 @@ def build_parser() -> Parser:
                    help="folder of the MNIST IDX files for --dataset mnist, fetched there where "
                         "missing (default: the study's, else ~/.cache/digit-pair-search/mnist)")
     add_device_option(p)
-    p.add_argument("--epochs", type=positive_int, default=None,
+    p.add_argument("--epochs", type=study_setting("epochs"), default=None,
                    help="epochs of a one-net trial and of every net of the final evaluation "
                    f"(default: {DEFAULTS.epochs}, or the study's)")
     p.add_argument("--trial-nets", type=ensemble_size, default=None,
                    help="nets a trial trains side by side and is scored on as their ensemble "
                    f"(default: {DEFAULTS.trial_nets}, or the study's)")
-    p.add_argument("--trial-epochs", type=positive_int, default=None,
+    p.add_argument("--trial-epochs", type=study_setting("trial_epochs"), default=None,
                    help="epochs of each of a trial's nets (default: "
                    f"{round(100 * TRIAL_EPOCH_SHARE)}%% of --epochs with several nets, all of "
                    "them with one; or the study's)")
-    p.add_argument("--train-pairs", type=training_pairs, default=None,
+    p.add_argument("--train-pairs", type=study_setting("train_pairs"), default=None,
                    help=f"training pairs (default: {DEFAULTS.train_pairs}, or the study's)")
-    p.add_argument("--val-pairs", type=positive_int, default=None,
+    p.add_argument("--val-pairs", type=study_setting("val_pairs"), default=None,
                    help="validation pairs (default: what the train pool has left, up to 1000)")
-    p.add_argument("--finalists", type=non_negative_int, default=None,
+    p.add_argument("--finalists", type=study_setting("finalists"), default=None,
                    help="the best configurations raced after the search, with the default one, "
                    f"on further seeds; 0: no race (default: {DEFAULTS.finalists}, or the "
                    "study's)")
-    p.add_argument("--race-seeds", type=positive_int, default=None,
+    p.add_argument("--race-seeds", type=study_setting("race_seeds"), default=None,
                    help=f"seeds of the race (default: {DEFAULTS.race_seeds}, or the study's)")
     add_workers_option(p, default=None,
                        help=f"worker processes on this machine (default: {DEFAULT_WORKERS}, one "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search.columns import table
 from search.evaluation.ablation import SELECTED
 from search.evaluation.result import EvalResult
 from search.evaluation.stats import Summary
 from search.study import NEAR_BEST
-from search.tables import table
 
 
 def pct(s: Summary) -> str:

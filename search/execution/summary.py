@@ -7,6 +7,7 @@ import shlex
 import optuna
 from optuna.trial import TrialState
 
+from search.columns import table
 from search.paths import ARTIFACT_DIR
 from search.storage import StorageSpec
 from search.study import (
@@ -20,7 +21,6 @@ from search.study import (
     smallest_near_best,
     yardstick,
 )
-from search.tables import table
 
 
 def dashboard_command(spec: StorageSpec) -> str:

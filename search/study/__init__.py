@@ -34,6 +34,7 @@ from search.study.selection import best_search_trial, pick_trial, replay
 from search.study.settings import (
     DEFAULT_STUDY,
     NO_BUDGET,
+    RANGES,
     TRIAL_EPOCH_SHARE,
     StudySettings,
     check_direction,
@@ -71,6 +72,7 @@ __all__ = [
     "RACE_AFTER",
     "RACE_OF",
     "RACE_SEED",
+    "RANGES",
     "REUSED_FROM",
     "SAMPLERS",
     "TRIAL_EPOCH_SHARE",

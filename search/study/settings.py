@@ -101,7 +101,7 @@ CHECKED = tuple(name for name in KINDS if name != "data_dir")
 # is refused in one line when it is out of range, before anything is run or written.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
-    "seed": (lambda v: 0 <= v < 2**32, "from 0 to 2**32 - 1"),
+    "seed": (lambda v: 0 <= v < 2**32, f"an integer from 0 to {2**32 - 1}"),
     "epochs": (lambda v: v >= 1, "a positive integer"),
     "trial_nets": (lambda v: 1 <= v <= MAX_ENSEMBLE, f"1 to {MAX_ENSEMBLE} nets"),
     "trial_epochs": (lambda v: v >= 1, "a positive integer"),

@@ -186,14 +186,10 @@ def check_race(url: str, name: str, search: int) -> list[optuna.trial.FrozenTria
     return trials
 
 
-def test_a_race_with_two_workers_on_a_journal_resumes_after_ctrl_c(tmp_path: Path) -> None:
-    url = str(tmp_path / "studies" / "race.journal")
-    # Race runs of 12 epochs on 300 pairs last long enough to be caught running.
-    args = ["--trials", "4", "--workers", "2", "--study", "race", "--storage", url,
-            "--epochs", "12", "--train-pairs", "300", "--val-pairs", "100",
-            "--finalists", "2", "--race-seeds", "2"]  # fmt: skip
+def ctrl_c_while_racing(args: list[str], url: str, cwd: Path) -> None:
+    """Run search.run with `args` and stop it (Ctrl-C) once a race trial has reported."""
     default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
-    p = subprocess.Popen([sys.executable, "-m", "search.run", *args], cwd=tmp_path,
+    p = subprocess.Popen([sys.executable, "-m", "search.run", *args], cwd=cwd,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          preexec_fn=default_sigint)  # fmt: skip
 
@@ -207,6 +203,15 @@ def test_a_race_with_two_workers_on_a_journal_resumes_after_ctrl_c(tmp_path: Pat
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
+
+
+def test_a_race_with_two_workers_on_a_journal_resumes_after_ctrl_c(tmp_path: Path) -> None:
+    url = str(tmp_path / "studies" / "race.journal")
+    # Race runs of 12 epochs on 300 pairs last long enough to be caught running.
+    args = ["--trials", "4", "--workers", "2", "--study", "race", "--storage", url,
+            "--epochs", "12", "--train-pairs", "300", "--val-pairs", "100",
+            "--finalists", "2", "--race-seeds", "2"]  # fmt: skip
+    ctrl_c_while_racing(args, url, tmp_path)
     stopped = [
         t
         for t in load_study(url, "race").get_trials()
@@ -256,21 +261,7 @@ def test_a_resumed_race_with_a_smaller_total_is_one_race_for_every_worker(
     url = str(tmp_path / "studies" / "race.journal")
     base = ["--study", "race", "--storage", url, "--epochs", "12", "--train-pairs", "300",
             "--val-pairs", "100", "--finalists", "2", "--race-seeds", "2"]  # fmt: skip
-    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
-    p = subprocess.Popen([sys.executable, "-m", "search.run", "--trials", "4", "--workers", "1",
-                          *base], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)  # fmt: skip
-
-    def racing() -> bool:
-        return any(
-            RACE_OF in t.user_attrs and t.state == TrialState.RUNNING and t.intermediate_values
-            for t in load_study(url, "race").get_trials()
-        )
-
-    wait_for(racing, timeout=240, step=0.1)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err
+    ctrl_c_while_racing(["--trials", "4", "--workers", "1", *base], url, tmp_path)
     r = run_cli("search.run", "--trials", "2", "--workers", "2", *base, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "(4 search, then a race" in r.stdout

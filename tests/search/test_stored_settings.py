@@ -34,7 +34,7 @@ def made_study(cwd: Path, name: str, **settings: object) -> str:
         ("val_pairs", 0, "--val-pairs must be a positive integer"),
         ("finalists", -1, "--finalists must be an integer >= 0"),
         ("race_seeds", 0, "--race-seeds must be a positive integer"),
-        ("seed", -1, "--seed must be from 0 to 2**32 - 1"),
+        ("seed", -1, "--seed must be an integer from 0 to 4294967295"),
         ("epochs", True, "malformed epochs setting"),
     ],
 )
