@@ -145,8 +145,6 @@ def train_packed(
     sets of one size and evaluation sets of the same names and sizes. `on_epoch(r, stats)`
     hears run r's epochs and may raise to stop the pack. Raises Diverged where a run's loss
     becomes NaN or infinite. The caller forks the global random state."""
-    if len({len(r.train_pairs) for r in runs}) > 1:
-        raise ValueError("packed runs need training sets of one size")
     names = list(runs[0].eval_pairs)
     if any(list(r.eval_pairs) != names for r in runs):
         raise ValueError("packed runs need evaluation sets of the same names")

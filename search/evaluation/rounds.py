@@ -123,12 +123,9 @@ def run_job(job: Job) -> Rounds:
         make_splits(_source, seed=seed, n_train=job.train_pairs, n_val=0, n_test=TEST_PAIRS)
         for _, seed in job.rounds
     ]
-    runs = [
-        # the final evaluation is the only reader of the test pairs
-        Run(s.train, {"test": s.test}, s.mean, s.std, seed)
-        for s, (_, seed) in zip(splits, job.rounds, strict=True)
-        if s.test is not None
-    ]
+    # the final evaluation is the only reader of the test pairs
+    runs = [Run(s.train, {"test": s.test}, s.mean, s.std, seed)  # type: ignore[dict-item]
+            for s, (_, seed) in zip(splits, job.rounds, strict=True)]  # fmt: skip
     start = time.perf_counter()
     results = train_runs(
         job.config,
