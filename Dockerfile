@@ -1,7 +1,7 @@
 # The search image: CPU PyTorch by default.
 # For CUDA: docker compose build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 # The base image and pip's package source are build arguments, so the same file builds offline
-# from a local base and a local wheelhouse (tests/compose does: BASE_IMAGE=its Debian image,
+# from a local base and a local wheelhouse (harness/stack.py does: BASE_IMAGE=its Debian image,
 # PIP_NO_INDEX=1, PIP_FIND_LINKS=/wheels).
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}

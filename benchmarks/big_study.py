@@ -37,14 +37,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial
 
-from search.storage import open_storage, parse_storage
-from search.study import race_trials
+from search.storage import open_storage
+from search.storage.spec import parse_storage
+from search.study.racing import race_trials
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness
 from scale import Stores, dispose, make_history
 
-from tests.helpers import free_port
+from harness.ports import free_port
 
 STUDY = "big"
 SMALL = 4  # search trials of the study made by the CLI

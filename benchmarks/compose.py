@@ -1,4 +1,4 @@
-"""Benchmark: the compose stack for real (tests/compose/stack.py): image build times, and for
+"""Benchmark: the compose stack for real (harness/stack.py): image build times, and for
 1, 2 and 4 worker containers the time from `up` to the last worker's exit and finished trials
 per minute, each on its own study of the same size in one PostgreSQL container.
 
@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stack lives in tests/
-from tests.compose.stack import Engine, Stack, build_images
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness/
+from harness.ports import free_port
+from harness.stack import Engine, Stack, build_images
 
 
 def exited(stack: Stack, n: int) -> bool:

@@ -13,7 +13,8 @@ import time
 from dataclasses import replace
 
 from models import Config
-from search.evaluation import evaluate_rounds, jobs_for, round_seed
+from search.evaluation import round_seed
+from search.evaluation.rounds import evaluate_rounds, jobs_for
 from search.machine import CORES
 
 CONFIG = Config(  # a mid-size siamese configuration, like those the search selects

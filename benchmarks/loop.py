@@ -17,8 +17,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from data import Splits, load_source, make_splits
-from models import Config, build_model, train
+from models import Config, train
 from models.loss import pair_loss
+from models.nets import build_model
 
 
 def reference_train(config: Config, splits: Splits, seed: int) -> float:

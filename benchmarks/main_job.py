@@ -22,15 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from search.evaluation import (
-    DEFAULT,
-    DEFAULT_ONE_NET,
-    ONE_NET,
-    SELECTED,
-    Summary,
-    paired,
-    summarize,
-)
+from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
+from search.evaluation.stats import Summary, paired, summarize
 
 
 def run(*args: str, cwd: Path) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from data import write_idx
+from data.idx import write_idx
 from data.sources import mnist5k_images
 
 SIZES = {"train": 60_000, "t10k": 10_000}

@@ -35,7 +35,7 @@ import torch
 
 from data import load_source, make_splits
 from models import Config, train
-from search.study import trial_seed
+from search.study.objective import trial_seed
 
 SCORES = ("pairs", "all pairs", "all pairs, last 3", "digits")
 Run = tuple[dict[str, float], float]

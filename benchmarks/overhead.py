@@ -34,8 +34,10 @@ from optuna.trial import TrialState
 
 from data import load_source
 from models import resolve_device
-from search.execution import StudyHandle, run_trials
-from search.storage import SlotLock, StorageSpec, find_storage, open_storage, parse_storage
+from search.execution.handle import StudyHandle
+from search.execution.loop import run_trials
+from search.storage import SlotLock, StorageSpec, find_storage, open_storage
+from search.storage.spec import parse_storage
 from search.study import (
     DEFAULT_PRUNER,
     Objective,

@@ -32,7 +32,7 @@ import torch
 
 from data import load_source, make_splits
 from models import Config, Run, pack_size, train_runs
-from search.evaluation import paired
+from search.evaluation.stats import paired
 
 CONFIGS = {
     "default (siamese 32 filters, batch 64)": Config(),

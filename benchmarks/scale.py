@@ -63,9 +63,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from data import load_source
 from models import Config, EpochStats, TrainResult, parameter_count
-from search.execution import StudyHandle, run_trials
 from search.execution import loop as trial_loop
-from search.storage import SlotLock, open_storage, parse_storage
+from search.execution.handle import StudyHandle
+from search.execution.loop import run_trials
+from search.storage import SlotLock, open_storage
+from search.storage.spec import parse_storage
 from search.study import (
     DEFAULT_PRUNER,
     Objective,
@@ -74,12 +76,12 @@ from search.study import (
     StudySettings,
     make_pruner,
     make_sampler,
-    suggest_config,
-    warmup_epochs,
 )
+from search.study.space import suggest_config
+from search.study.strategies import warmup_epochs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers
-from tests.helpers import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness
+from harness.ports import free_port
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"

@@ -43,11 +43,15 @@ from pathlib import Path
 import optuna
 import torch
 
-from data import PairSet, Source, load_source, make_splits
+from data import Source, load_source, make_splits
+from data.pairs import PairSet
 from models import Config, EpochStats, train
 from models.scoring import Tensors, evaluate, uses_channels_last
 from models.training import new_member, train_epoch
-from search.study import is_race, suggest_config, trial_seed, warmup_epochs
+from search.study import is_race
+from search.study.objective import trial_seed
+from search.study.space import suggest_config
+from search.study.strategies import warmup_epochs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from main_job import minutes, run

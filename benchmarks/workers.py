@@ -22,7 +22,8 @@ from pathlib import Path
 
 import optuna
 
-from search.storage import open_storage, parse_storage
+from search.storage import open_storage
+from search.storage.spec import parse_storage
 
 PARAMS = {  # a mid-size siamese configuration
     "family": "siamese",

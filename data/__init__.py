@@ -1,8 +1,9 @@
 """Digit-pair data: the MNIST sources and the pair-generation protocol."""
 
 from data.errors import DataError
-from data.idx import write_idx
-from data.pairs import PairSet, generate_pairs
+from data.images import read_digit
+from data.pair_files import read_pairs
+from data.pairs import PairSet
 from data.sources import DATASETS, Source, load_source
 from data.splits import Splits, make_splits
 
@@ -12,8 +13,8 @@ __all__ = [
     "PairSet",
     "Source",
     "Splits",
-    "generate_pairs",
     "load_source",
     "make_splits",
-    "write_idx",
+    "read_digit",
+    "read_pairs",
 ]

@@ -3,7 +3,7 @@
 from models.config import FAMILIES, HEADS, MAX_ENSEMBLE, Config
 from models.device import DEVICES, DeviceError, resolve_device
 from models.model_file import ModelFileError, Prediction, SavedModel, load_model, save_model
-from models.nets import build_model, parameter_count
+from models.nets import parameter_count
 from models.runs import Diverged, EpochStats, Run, TrainResult
 from models.training import pack_size, train, train_runs
 
@@ -21,7 +21,6 @@ __all__ = [
     "Run",
     "SavedModel",
     "TrainResult",
-    "build_model",
     "load_model",
     "pack_size",
     "parameter_count",

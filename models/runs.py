@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from data.pairs import PairSet
+from data import PairSet
 from models.config import Config
 from models.nets import build_model
 from models.scoring import Scores

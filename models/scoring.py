@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from data.pairs import PairSet
+from data import PairSet
 from models.config import Config
 from models.ensemble import reads_digits_alone
 from models.metrics import all_pairs_accuracy

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from data.pairs import PairSet
+from data import PairSet
 from models.augment import augment
 from models.config import Config
 from models.ensemble import Ensemble

@@ -7,12 +7,11 @@ search.run prints; this finds the storage under studies/ for you.
 # ruff: noqa: E402 (a stop during the imports below must already exit quietly)
 from __future__ import annotations
 
-from search.interrupt import exit_quietly
+from search.stopping import exit_quietly
 
 exit_quietly("search.dashboard")
 
 import errno
-import signal
 import socket
 import sys
 
@@ -22,8 +21,8 @@ from optuna.artifacts import FileSystemArtifactStore
 from search.cli import Parser, add_study_options, fail, one_line_errors, port_number
 from search.errors import UsageError
 from search.execution import dashboard_command
-from search.interrupt import raise_on_interrupt
 from search.paths import ARTIFACT_DIR
+from search.stopping import end_server_on_stop
 from search.storage import find_storage, open_storage
 
 PROG = "search.dashboard"
@@ -80,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
     print(f"study {args.study!r}: http://{args.host}:{args.port}/dashboard")
     print(f"(the same as: {dashboard_command(spec)} --host {args.host} --port {args.port})")
-    raise_on_interrupt()  # Ctrl-C stops the server below
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a server that writes nothing: gone at once
+    end_server_on_stop()
     try:
         run_server(storage, host=args.host, port=args.port,
                    artifact_store=FileSystemArtifactStore(str(ARTIFACT_DIR)))  # fmt: skip

@@ -7,7 +7,7 @@ The test pairs are read here and only here.
 # ruff: noqa: E402 (a stop during the imports below must already exit quietly)
 from __future__ import annotations
 
-from search.interrupt import exit_quietly
+from search.stopping import exit_quietly
 
 exit_quietly("search.final_eval")
 
@@ -26,9 +26,9 @@ from search.cli import (
     positive_int,
     seed_value,
 )
-from search.evaluation import DEFAULT_ENSEMBLE, EvalRequest, evaluate, publish, tables
-from search.interrupt import held, raise_on_interrupt
+from search.evaluation import DEFAULT_ENSEMBLE, EvalRequest, evaluate, publish, text_report
 from search.machine import CORES
+from search.stopping import held, raise_on_interrupt
 from search.storage import mask_argv
 
 PROG = "search.final_eval"
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
             return 130
-    print(tables(done.result))
+    print(text_report(done.result))
     with held():  # the files, the artifacts, the attribute and the note, all or none
         json_path, html_path = publish(done.study, done.result, done.kept)
     print(

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import torch
 
-from data import DATASETS, load_source, make_splits
-from data.images import read_digit
-from data.pair_files import read_pairs
+from data import DATASETS, load_source, make_splits, read_digit, read_pairs
 from models import Prediction, SavedModel, load_model, resolve_device
 from search.cli import (
     Parser,

@@ -6,7 +6,7 @@
 # ruff: noqa: E402 (a stop during the imports below must already exit quietly)
 from __future__ import annotations
 
-from search.interrupt import exit_quietly
+from search.stopping import exit_quietly
 
 exit_quietly("search.run")
 

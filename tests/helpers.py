@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from data import write_idx
+from data.idx import write_idx
 
 # A few seconds a trial; no race, so a study ends at exactly --trials finished trials.
 TINY = ["--epochs", "2", "--train-pairs", "100", "--val-pairs", "50", "--finalists", "0"]
@@ -73,10 +72,3 @@ def write_mnist(folder: Path, *, gz: bool, n_train: int = 60, n_test: int = 40) 
         labels = torch.arange(n, dtype=torch.uint8) % 10
         write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
-
-
-def free_port() -> int:
-    """A TCP port nothing on 127.0.0.1 listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -24,7 +24,7 @@ def variants(
     *,
     ablation: bool,
     ensemble: int = 1,
-    default: Config | None = None,
+    yardstick: Config | None = None,
     size: int | None = None,
 ) -> dict[str, Config]:
     """The selected config, trained as `ensemble` nets, and the default configuration trained
@@ -34,11 +34,11 @@ def variants(
     ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp
     baseline, one net each with the selected hyper-parameters.
 
-    `default` is the yardstick (Config's defaults unless a budget shrank them); with `size`
+    `yardstick` is the default configuration, or the default shrunk to the budget; with `size`
     (a study with a budget), an ablation variant larger than `size` parameters is shrunk to it,
     so that weight sharing and the auxiliary loss are judged at the selection's size."""
     single = replace(config, ensemble=1)
-    default = replace(default or default_config(config.epochs), epochs=config.epochs, ensemble=1)
+    default = replace(yardstick or default_config(config.epochs), epochs=config.epochs, ensemble=1)
     out = {SELECTED: replace(single, ensemble=ensemble)}
     if ensemble > 1:
         out[ONE_NET] = single

@@ -121,7 +121,7 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
         config,
         ablation=request.ablation,
         ensemble=ensemble,
-        default=found.config if found else None,
+        yardstick=found.config if found else None,
         size=params if settings.max_params is not None else None,
     )
     seeds = [round_seed(request.seed, r) for r in range(request.rounds)]

@@ -8,7 +8,6 @@ otherwise.
 from __future__ import annotations
 
 import multiprocessing
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from tqdm import tqdm
 
 from data import Source, load_source, make_splits
 from models import Config, Run, TrainResult, pack_size, resolve_device, train_runs
-from search.interrupt import children_start_deaf, let_stops_through, quiet_spawned_processes
 from search.machine import CORES
+from search.stopping import children_start_deaf, leave_stops_to_parent, quiet_spawned_processes
 
 TEST_PAIRS = 1000
 
@@ -109,8 +108,7 @@ class Rounds:
 
 def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
     global _source, _threads
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
-    let_stops_through()  # blocked while the process started (children_start_deaf)
+    leave_stops_to_parent()
     _source = load_source(dataset, Path(data_dir) if data_dir else None)
     _threads = threads
 

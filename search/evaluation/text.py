@@ -66,7 +66,7 @@ def budget_line(result: EvalResult) -> str | None:
     return line
 
 
-def tables(result: EvalResult) -> str:
+def text_report(result: EvalResult) -> str:
     """The gain, one row per variant, then one row per round of the selected configuration."""
     rows = [
         (

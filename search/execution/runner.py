@@ -19,12 +19,11 @@ from search.execution.handle import StudyHandle
 from search.execution.loop import Ending, run_trials
 from search.execution.progress import progress_bar, show_progress
 from search.execution.request import RunRequest
-from search.execution.signals import install_stop_handlers
 from search.execution.summary import run_summary
 from search.execution.supervisor import supervise
 from search.execution.trials import fail_running
 from search.execution.worker import WorkerSpec, open_worker
-from search.interrupt import held
+from search.stopping import held, stop_at_next_epoch
 from search.storage import SlotLock, open_storage, owner_lock, with_storage_retries
 from search.study import (
     RACE_AFTER,
@@ -184,7 +183,7 @@ def run_study(
 ) -> int:
     spec, workers = request.storage.spec, request.storage.workers
     stop = threading.Event()
-    install_stop_handlers(stop)  # from here a stop ends the run at the next epoch
+    stop_at_next_epoch(stop)  # from here a stop ends the run at the next epoch
     handle = StudyHandle.of(study, storage)
     if spec.path is not None:
         # This run owns the file: a trial still RUNNING was left by a run that was killed.

@@ -114,7 +114,7 @@ def race_table(race: Race) -> str:
     """The finalists, best mean first, with their mean validation over the race seeds."""
     rows = [
         (
-            f"#{s.trial}" + (" (default)" if s.default else ""),
+            f"#{s.trial}" + (" (default)" if s.yardstick else ""),
             f"{100 * s.mean:.2f}" if s.values else "-",
             str(len(s.values)),
             "winner" if s is race.winner else "",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
 import sys
 import threading
 import time
@@ -16,7 +14,7 @@ from search.execution.loop import Ending
 from search.execution.progress import progress_bar, show_progress
 from search.execution.trials import fail_running, worker_id
 from search.execution.worker import WorkerSpec, worker_main
-from search.interrupt import children_start_deaf, quiet_spawned_processes
+from search.stopping import children_start_deaf, forward_stops, quiet_spawned_processes
 from search.storage import with_storage_retries
 
 
@@ -36,16 +34,7 @@ def supervise(
         for p in procs:
             p.start()
 
-    def forward(signum: int, frame: object) -> None:
-        # A terminal's Ctrl-C reaches every worker; a signal sent to this process alone
-        # (kill, a supervisor) must reach them too.
-        stop.set()
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    forward_stops(stop, lambda: [p.pid for p in procs if p.is_alive() and p.pid is not None])
     reported: set[int] = set()
     with progress_bar(study, spec.plan) as bar:
         while any(p.is_alive() for p in procs):

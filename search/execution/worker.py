@@ -17,8 +17,8 @@ from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.execution.handle import StudyHandle
 from search.execution.loop import run_trials
 from search.execution.request import RunRequest
-from search.execution.signals import die_with_parent, install_stop_handlers
 from search.execution.trials import worker_id
+from search.stopping import die_with_parent, stop_at_next_epoch
 from search.storage import SlotLock, open_storage, with_storage_retries
 from search.study import Objective, Plan, SearchData, StudySettings, make_pruner, make_sampler
 
@@ -92,7 +92,7 @@ def worker_main(spec: WorkerSpec) -> None:
     """Entry point of a worker process; exits 0 when the total is reached or it was stopped."""
     die_with_parent()
     stop = threading.Event()
-    install_stop_handlers(stop)
+    stop_at_next_epoch(stop)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         handle, objective = with_storage_retries(

@@ -5,15 +5,7 @@ away."""
 from search.storage.locks import SlotLock, owner_lock
 from search.storage.opening import HEARTBEAT_REASON, MAX_RETRY, Retry, error_detail, open_storage
 from search.storage.retries import STORAGE_ERRORS, with_storage_retries
-from search.storage.spec import (
-    StorageChoice,
-    StorageSpec,
-    choose_storage,
-    find_storage,
-    mask_argv,
-    mask_password,
-    parse_storage,
-)
+from search.storage.spec import StorageChoice, StorageSpec, choose_storage, find_storage, mask_argv
 
 __all__ = [
     "HEARTBEAT_REASON",
@@ -27,9 +19,7 @@ __all__ = [
     "error_detail",
     "find_storage",
     "mask_argv",
-    "mask_password",
     "open_storage",
     "owner_lock",
-    "parse_storage",
     "with_storage_retries",
 ]

@@ -27,7 +27,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.study.budget import yardstick as budget_yardstick
 from search.study.settings import StudySettings
-from search.study.space import baseline_params
 from search.study.states import FINISHED, TAKEN
 
 RACE_OF, RACE_SEED, RACE_AFTER = "race_of", "race_seed", "race_after"
@@ -70,23 +69,22 @@ def finalists(
     trials: Sequence[FrozenTrial],
     k: int,
     *,
-    yardstick: bool = True,
-    default: dict[str, object] | None = None,
+    yardstick: dict[str, object] | None,
 ) -> list[FrozenTrial]:
-    """The yardstick's trial (`default`'s parameters: the siamese baseline unless a budget
-    shrank it), when the study has it and races its `yardstick`, and the k best other
-    complete search trials, one per configuration."""
-    default = (default or baseline_params("siamese")) if yardstick else None
+    """The yardstick's trial (the trial with the `yardstick`'s parameters: the default
+    configuration, or the default shrunk to the budget), when the study has one and the race
+    has a yardstick (None: a cold start), and the k best other complete search trials, one per
+    configuration."""
     complete = [t for t in search_trials(trials) if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: (-(t.value or 0.0), t.number))
     out: list[FrozenTrial] = []
     seen: list[dict[str, object]] = []
     for t in complete:
-        if t.params == default:
-            if default not in seen:
+        if t.params == yardstick:
+            if yardstick not in seen:
                 out.insert(0, t)
-                seen.append(default)
-        elif t.params not in seen and len(out) - (default in seen) < k:
+                seen.append(yardstick)
+        elif t.params not in seen and len(out) - (yardstick in seen) < k:
             out.append(t)
             seen.append(t.params)
     return out
@@ -99,14 +97,13 @@ def enqueue_race(
     after: int,
     k: int,
     seeds: int,
-    yardstick: bool = True,
-    default: dict[str, object] | None = None,
+    yardstick: dict[str, object] | None,
 ) -> int:
     """Queue every finalist on every race seed, seed by seed; returns how many were queued to
     run. A cell (a configuration on a race seed) that an earlier race of the study completed is
     a result already: it is recorded as this race's trial at once, with the earlier value (user
     attribute `reused_from`), not trained again, so extending a study costs its new cells only."""
-    chosen = finalists(trials, k, yardstick=yardstick, default=default)
+    chosen = finalists(trials, k, yardstick=yardstick)
     done: dict[tuple[str, int], FrozenTrial] = {}
     for t in trials:
         if is_race(t) and t.state == TrialState.COMPLETE and t.value is not None:
@@ -141,7 +138,7 @@ def cell_key(params: dict[str, object]) -> str:
 class Standing:
     trial: int  # the finalist's search trial
     values: dict[int, float]  # race seed -> validation value, where the run completed
-    default: bool  # the yardstick: the default configuration, or its budget's fit
+    yardstick: bool  # the finalist is the yardstick: the default configuration, or its fit
 
     @property
     def mean(self) -> float:
@@ -169,9 +166,9 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
     after = max(t.user_attrs[RACE_AFTER] for t in runs)
     runs = race_trials(runs, after)
     by_number = {t.number: t for t in trials}
-    default = yardstick_params(
+    yardstick = yardstick_params(
         StudySettings.from_user_attrs(study.user_attrs, study=study.study_name)
-    ) or baseline_params("siamese")
+    )
     order = list(dict.fromkeys(t.user_attrs[RACE_OF] for t in runs))
     standings = [
         Standing(
@@ -183,7 +180,7 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
                 and t.state == TrialState.COMPLETE
                 and t.value is not None
             },
-            default=by_number[number].params == default,
+            yardstick=by_number[number].params == yardstick,
         )
         for number in order
     ]
@@ -199,10 +196,10 @@ def yardstick_params(settings: StudySettings) -> dict[str, object] | None:
 
 
 def intensify(standings: Sequence[Standing]) -> Standing | None:
-    """The incumbent starts as the default configuration (else the first finalist); a
+    """The incumbent starts as the yardstick (else the first finalist); a
     challenger replaces it only if it ran on every seed the incumbent ran on and its mean over
     those seeds is higher."""
-    ranked = sorted(standings, key=lambda s: not s.default)  # stable: the default first
+    ranked = sorted(standings, key=lambda s: not s.yardstick)  # stable: the yardstick first
     incumbent = next((s for s in ranked if s.values), None)
     for challenger in ranked:
         if incumbent is None or challenger is incumbent:
@@ -227,25 +224,22 @@ class Step(Enum):
 @dataclass(frozen=True)
 class Plan:
     """What a run works towards: `trials` finished search trials, then a race of `finalists`
-    (and the default configuration, unless the study has no `yardstick`) on `seeds` race
-    seeds; finalists = 0 is no race."""
+    and the `yardstick` (its parameters; None: no yardstick is raced) on `seeds` race seeds;
+    finalists = 0 is no race."""
 
     trials: int
     finalists: int
     seeds: int
-    yardstick: bool = True
-    default: dict[str, object] | None = None  # the yardstick's parameters; None: Config's
+    yardstick: dict[str, object] | None = None
 
     @classmethod
     def of(cls, settings: StudySettings, *, trials: int) -> Plan:
         """The plan of a run towards `trials` on a study with these settings."""
-        default = yardstick_params(settings)
         return cls(
             trials=trials,
             finalists=settings.finalists,
             seeds=settings.race_seeds,
-            yardstick=not settings.cold_start and default is not None,
-            default=default,
+            yardstick=None if settings.cold_start else yardstick_params(settings),
         )
 
     def search_done(self, trials: Sequence[FrozenTrial]) -> bool:
@@ -258,9 +252,7 @@ class Plan:
             return True
         runs = race_trials(trials, self.trials)
         if not runs:  # done only if there is nothing to race
-            return not finalists(
-                trials, self.finalists, yardstick=self.yardstick, default=self.default
-            )
+            return not finalists(trials, self.finalists, yardstick=self.yardstick)
         return not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
 
     def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
@@ -274,7 +266,8 @@ class Plan:
         finished = {
             (t.user_attrs[RACE_OF], t.user_attrs[RACE_SEED]) for t in runs if t.state in FINISHED
         }
-        planned = len(cells) if runs else (self.finalists + self.yardstick) * self.seeds
+        raced = self.finalists + (self.yardstick is not None)
+        planned = len(cells) if runs else raced * self.seeds
         return search + len(finished), self.trials + planned
 
     def next_step(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> Step:
@@ -294,7 +287,6 @@ class Plan:
                 k=self.finalists,
                 seeds=self.seeds,
                 yardstick=self.yardstick,
-                default=self.default,
             )
             return Step.WAIT if queued else Step.DONE  # the next look sees what was queued
         waiting = [t for t in trials if t.state == TrialState.WAITING]

@@ -84,7 +84,7 @@ def unfinished(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
 def describe(race: Race) -> str:
     """The race in one line: each finalist's mean validation value over the race seeds."""
     parts = [
-        f"#{s.trial}{' (default)' if s.default else ''} {100 * s.mean:.2f}" for s in race.ranked()
+        f"#{s.trial}{' (default)' if s.yardstick else ''} {100 * s.mean:.2f}" for s in race.ranked()
     ]
     seeds = max((len(s.values) for s in race.standings), default=0)
     return f"mean validation % over {seeds} race seeds: " + ", ".join(parts)

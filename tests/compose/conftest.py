@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compose.stack import Preparation
+from harness.stack import Preparation
 
 PREPARATION = pytest.StashKey[Preparation]()
 

@@ -1,14 +1,13 @@
 """docker-compose.yml brought up for real: images built from the project's Dockerfile, a
 PostgreSQL container, init, scaled workers, faults, the dashboard and the final evaluation.
 
-The stack runs a host-network variant of the file (tests/compose/stack.py): the same services,
+The stack runs a host-network variant of the file (harness/stack.py): the same services,
 commands, health checks and depends_on; each test uses its own study in the one database.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,8 +17,9 @@ import psycopg
 import pytest
 from optuna.trial import TrialState
 
+from harness.ports import free_port
+from harness.stack import Preparation, Stack, Unavailable, sh
 from search.storage import HEARTBEAT_REASON
-from tests.compose.stack import Preparation, Stack, Unavailable, sh
 from tests.helpers import load_study
 from tests.search.workers import check_exact
 
@@ -29,12 +29,6 @@ SETTINGS = {"TRIALS": "8", "EPOCHS": "2", "FINALISTS": "0", "HEARTBEAT": "2", "S
 # The study the later tests read: trials long enough for the database restart to catch one;
 # with a parameter budget (MAX_PARAMS), which the compose file passes to the study's creation.
 SCALED = {**SETTINGS, "STUDY": "scaled", "EPOCHS": "6", "MAX_PARAMS": "100000"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 300, what: str = "") -> Any:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from data import Splits
-from models import Config, TrainResult, build_model, train
+from models import Config, TrainResult, train
 from models.ensemble import Ensemble, reads_digits_alone
-from models.nets import digits_comparison
+from models.nets import build_model, digits_comparison
 from models.runs import member_seed
 from models.scoring import Tensors, evaluate
 

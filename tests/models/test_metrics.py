@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from data import Splits
-from models import Config, build_model
+from models import Config
 from models.metrics import LESS_EQUAL, ROWS, all_pairs_accuracy
+from models.nets import build_model
 from models.scoring import Tensors, evaluate
 
 

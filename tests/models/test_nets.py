@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import FAMILIES, Config, build_model
-from models.nets import Siamese, digits_comparison
+from models import FAMILIES, Config
+from models.nets import Siamese, build_model, digits_comparison
 
 
 @pytest.mark.parametrize("family", FAMILIES)

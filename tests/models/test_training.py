@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from data import Splits
-from models import Config, DeviceError, Diverged, build_model, resolve_device, train
+from models import Config, DeviceError, Diverged, resolve_device, train
 from models.augment import augment
 from models.loss import pair_loss
+from models.nets import build_model
 
 CPU = torch.device("cpu")
 

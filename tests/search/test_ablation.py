@@ -3,7 +3,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models import Config
-from search.evaluation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED, first_nets, variants
+from search.evaluation.ablation import (
+    DEFAULT,
+    DEFAULT_ONE_NET,
+    ONE_NET,
+    SELECTED,
+    first_nets,
+    variants,
+)
 
 
 def test_a_siamese_selection_gets_the_four_cells_and_the_mlp() -> None:

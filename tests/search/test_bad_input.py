@@ -20,12 +20,13 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from search.execution import StudyHandle, fail_and_retry
+from harness.ports import free_port
+from search.execution.handle import StudyHandle
+from search.execution.trials import fail_and_retry
 from tests.helpers import (
     TINY,
     assert_one_line_error,
     files,
-    free_port,
     run_cli,
     write_idx,
     write_mnist,

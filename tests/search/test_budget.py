@@ -12,9 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from models import Config, parameter_count
-from search.evaluation import DEFAULT, SELECTED, variants
+from search.evaluation.ablation import DEFAULT, SELECTED, variants
 from search.study import (
-    RACE_OF,
     Point,
     baseline_configs,
     front,
@@ -24,6 +23,7 @@ from search.study import (
     smallest_params,
     yardstick,
 )
+from search.study.racing import RACE_OF
 from tests.helpers import assert_one_line_error, load_study, run_cli
 
 BUDGET = 40_000
@@ -75,7 +75,7 @@ def test_baselines_and_the_race_stay_within_the_budget(budget_study: tuple[Path,
     assert all(t.state == TrialState.COMPLETE and t.user_attrs["n_params"] <= BUDGET for t in raced)
     fitted = yardstick(BUDGET)
     assert fitted is not None and fitted.config != Config()  # the default is 94,186
-    (default,) = [s for s in race.standings if s.default]
+    (default,) = [s for s in race.standings if s.yardstick]
     assert trials[default.trial].params == fitted.recorded
     assert f"the yardstick (default) is {fitted.why}" in out
 
@@ -172,7 +172,7 @@ def test_shrinking_fits_the_budget_or_says_it_cannot() -> None:
 def test_the_ablation_is_judged_at_the_selections_size() -> None:
     selection = Config(nb_filters=16, hidden_units=64)
     size = parameter_count(selection)
-    out = variants(selection, ablation=True, default=shrunk(Config(), 50_000), size=size)
+    out = variants(selection, ablation=True, yardstick=shrunk(Config(), 50_000), size=size)
     assert out["siamese ws=off aux=on"].weight_sharing is False
     assert all(parameter_count(c) <= size for name, c in out.items() if name != DEFAULT)
     unbounded = variants(selection, ablation=True)

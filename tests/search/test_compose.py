@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ def expand(text: str, env: dict[str, str]) -> str:
 
 
 def command(service: str, env: dict[str, str]) -> list[str]:
-    words = shlex.split(expand(compose()["services"][service]["command"], env))
+    words = [expand(word, env) for word in compose()["services"][service]["command"]]
     return [sys.executable if words[0] == "python" else words[0], *words[1:]]
 
 
@@ -44,10 +43,15 @@ def test_the_compose_file_has_the_services_in_order() -> None:
         "service_completed_successfully"
     )
     assert "--create-only" in services["init"]["command"]
-    assert "--threads ${THREADS:-1}" in services["worker"]["command"]
-    assert "optuna-dashboard" in services["dashboard"]["command"]
+    worker = services["worker"]["command"]
+    assert worker[worker.index("--threads") + 1] == "${THREADS:-1}"
+    assert services["dashboard"]["command"][0] == "optuna-dashboard"
     assert services["dashboard"]["ports"] == ["${DASHBOARD_PORT:-8080}:8080"]
     assert (ROOT / "Dockerfile").read_text().count("torch==") == 1
+    # The storage URL is written once, and every search service reads that one.
+    assert (ROOT / "docker-compose.yml").read_text().count("postgresql+psycopg://") == 1
+    for name in ("init", "worker", "dashboard"):
+        assert c["x-storage"] in services[name]["command"], name
 
 
 @pytest.mark.postgres

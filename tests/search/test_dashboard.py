@@ -17,8 +17,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from search.execution import METRIC
-from tests.helpers import TINY, free_port, run_cli, run_tool
+from harness.ports import free_port
+from search.execution.runner import METRIC
+from tests.helpers import TINY, run_cli, run_tool
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

@@ -14,16 +14,14 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.execution import (
-    Heartbeat,
-    StudyHandle,
-    fail_stale_trials,
-    finish_trial,
-    show_progress,
-    stale_trial_ids,
-)
-from search.storage import HEARTBEAT_REASON, STORAGE_ERRORS, open_storage, parse_storage
-from search.study import FINISHED, Plan
+from search.execution.handle import StudyHandle
+from search.execution.heartbeat import Heartbeat, fail_stale_trials, stale_trial_ids
+from search.execution.loop import finish_trial
+from search.execution.progress import show_progress
+from search.storage import HEARTBEAT_REASON, STORAGE_ERRORS, open_storage
+from search.storage.spec import parse_storage
+from search.study import Plan
+from search.study.states import FINISHED
 from tests.helpers import load_study
 from tests.search.postgres import allow_connections
 from tests.search.workers import check_exact, running_trial_of, start, wait_for

@@ -18,10 +18,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.execution import retry
-from search.interrupt import children_start_deaf, held
-from search.storage import mask_argv, mask_password
-from search.study import FINISHED
+from search.execution.trials import retry
+from search.stopping import children_start_deaf, held
+from search.storage import mask_argv
+from search.storage.spec import mask_password
+from search.study.states import FINISHED
 from tests.helpers import TINY, assert_one_line_error, files, load_study, run_cli
 from tests.search.workers import start, wait_for
 
@@ -407,7 +408,7 @@ def test_a_stop_that_reaches_a_child_while_it_starts_arrives_once_it_listens() -
     child = (
         "import signal, sys, time\n"
         "signal.signal(signal.SIGINT, lambda *a: (print('stopped'), sys.exit(130)))\n"
-        "from search.interrupt import let_stops_through\n"
+        "from search.stopping import let_stops_through\n"
         "let_stops_through()\n"
         "time.sleep(30)\n"
     )

@@ -1,5 +1,7 @@
-"""The package layout, checked from the source: imports flow one way, and code outside a
-package reaches it through its surface (`__init__.__all__`), never its inner modules."""
+"""The package layout, checked from the source: imports flow one way; the product's code outside
+a package reaches it through its surface (`__init__.__all__`), never its inner modules; and a
+surface exports what the rest of the product uses, nothing more. Tests and benchmarks import
+the inner modules they exercise, as Optuna's own tests do."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {"search.run", "search.final_eval", "search.dashboard", "search.predict"}
 CLI = "search.cli"
 # Leaves: modules every layer may use, which use nothing of the project above them.
-LEAVES = {"search.errors", "search.paths", "search.columns", "search.machine", "search.interrupt"}
+LEAVES = {"search.errors", "search.paths", "search.columns", "search.machine", "search.stopping"}
 PACKAGES = ("search.study", "search.storage", "search.execution", "search.evaluation")
+SURFACES = (*PACKAGES, "models", "data")  # packages other code reaches through __init__
+PRODUCT = ("search", "models", "data")  # tests and benchmarks may reach inside
 # What each package may import of the project's search packages (the leaves are always fine).
 ALLOWED = {
     "search.study": set(),
@@ -42,6 +46,10 @@ def imports(path: Path) -> list[str]:
 
 def package_of(module: str) -> str | None:
     return next((p for p in PACKAGES if module == p or module.startswith(p + ".")), None)
+
+
+def surface_of(module: str) -> str | None:
+    return next((p for p in SURFACES if module == p or module.startswith(p + ".")), None)
 
 
 def sources(*folders: str) -> list[Path]:
@@ -82,16 +90,34 @@ def test_models_and_data_know_nothing_of_the_search_or_optuna() -> None:
 
 def test_outside_a_package_only_its_surface_is_used() -> None:
     wrong = []
-    for path in sources("search", "tests", "benchmarks"):
+    for path in sources(*PRODUCT):
         me = module_name(path)
         for target in imports(path):
-            theirs = package_of(target)
-            if theirs and target != theirs and package_of(me) != theirs:
+            theirs = surface_of(target)
+            if theirs and target != theirs and surface_of(me) != theirs:
                 wrong.append(f"{me} -> {target}")
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("package", PACKAGES)
+def used_from_outside(package: str) -> set[str]:
+    """The names the product's code outside `package` imports from its surface."""
+    used: set[str] = set()
+    for path in sources(*PRODUCT):
+        if surface_of(module_name(path)) == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == package:
+                used |= {alias.name for alias in node.names}
+    return used
+
+
+@pytest.mark.parametrize("package", SURFACES)
+def test_a_surface_exports_only_what_the_product_uses(package: str) -> None:
+    unused = set(importlib.import_module(package).__all__) - used_from_outside(package)
+    assert not unused, f"{package} exports names no other part of the product uses: {unused}"
+
+
+@pytest.mark.parametrize("package", SURFACES)
 def test_each_surface_names_what_it_exports(package: str) -> None:
     module = importlib.import_module(package)
     assert module.__doc__ and module.__all__
@@ -110,3 +136,10 @@ def test_a_wrong_arrow_is_caught(tmp_path: Path) -> None:
     assert wrong_arrows("search.execution.runner", ["search.run"])
     assert not wrong_arrows("search.execution.runner", ["search.study", "search.storage"])
     assert not wrong_arrows("search.run", ["search.cli", "search.execution"])
+
+
+def test_an_unused_export_is_caught() -> None:
+    """The surface check itself can fail: it sees what the product imports, and only that."""
+    used = used_from_outside("search.execution")
+    assert "run" in used
+    assert "Heartbeat" not in used  # tests use it, from search.execution.heartbeat

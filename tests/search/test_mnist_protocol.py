@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from data import load_source, make_splits
 from data.splits import MAX_DEFAULT_VAL_PAIRS
-from search.study import RACE_SEED
+from search.study.racing import RACE_SEED
 from tests.helpers import load_study, run_cli, write_mnist
 
 

@@ -6,15 +6,9 @@ import torch
 
 from data import Source
 from models import Config
-from search.study import (
-    RACE_SEED,
-    Objective,
-    SearchData,
-    StudySettings,
-    baseline_params,
-    race_seed,
-    suggest_config,
-)
+from search.study import Objective, SearchData, StudySettings
+from search.study.racing import RACE_SEED, race_seed
+from search.study.space import baseline_params, suggest_config
 
 PARAMS = {
     "family": "siamese",

@@ -14,23 +14,14 @@ import pytest
 from optuna.trial import TrialState
 
 from models import FAMILIES
-from search.execution import StudyHandle, fail_and_retry, take_trial
+from search.execution.handle import StudyHandle
+from search.execution.loop import take_trial
+from search.execution.trials import fail_and_retry
 from search.storage import SlotLock, StorageSpec
-from search.study import (
-    FINISHED,
-    RACE_AFTER,
-    RACE_OF,
-    RACE_SEED,
-    Plan,
-    Standing,
-    Step,
-    baseline_params,
-    finalists,
-    intensify,
-    pick_trial,
-    race_of,
-    suggest_config,
-)
+from search.study import RACE_AFTER, Plan, Step, pick_trial, race_of
+from search.study.racing import RACE_OF, RACE_SEED, Standing, finalists, intensify
+from search.study.space import baseline_params, suggest_config
+from search.study.states import FINISHED
 from tests.helpers import assert_one_line_error, load_study, run_cli
 from tests.search.workers import start, wait_for
 
@@ -69,14 +60,19 @@ def searched_handle() -> StudyHandle:
 
 def test_the_finalists_are_the_default_and_the_best_other_configurations() -> None:
     trials = searched().trials
-    assert [t.number for t in finalists(trials, 2)] == [1, 3, 2]
-    assert [t.number for t in finalists(trials, 5)] == [1, 3, 2, 0]  # one per configuration
+    assert [t.number for t in finalists(trials, 2, yardstick=DEFAULT)] == [1, 3, 2]
+    assert [t.number for t in finalists(trials, 5, yardstick=DEFAULT)] == [
+        1,
+        3,
+        2,
+        0,
+    ]  # one per configuration
 
 
 def test_without_a_yardstick_the_default_takes_no_seat_of_its_own() -> None:
     trials = searched().trials
-    assert [t.number for t in finalists(trials, 2, yardstick=False)] == [3, 2]
-    assert [t.number for t in finalists(trials, 5, yardstick=False)] == [3, 2, 1, 0]
+    assert [t.number for t in finalists(trials, 2, yardstick=None)] == [3, 2]
+    assert [t.number for t in finalists(trials, 5, yardstick=None)] == [3, 2, 1, 0]
 
 
 def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
@@ -91,7 +87,7 @@ def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
     assert all(t.params != baseline_params(family) for t in trials for family in FAMILIES)
     race = race_of(study)
     assert race is not None and race.complete and len(race.standings) == 2  # the 2 finalists
-    assert not any(s.default for s in race.standings)
+    assert not any(s.yardstick for s in race.standings)
     assert "(default)" not in r.stdout
     assert sum(t.user_attrs.get(RACE_AFTER) == 4 for t in trials) == 2 * 2  # 2 seeds each
     # the setting is the study's: a re-run keeps it, a warm study refuses it
@@ -106,10 +102,10 @@ def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
 
 
 def test_a_challenger_must_beat_the_incumbent_on_the_incumbents_seeds() -> None:
-    default = Standing(trial=1, values={1: 0.980, 2: 0.982}, default=True)
-    partial = Standing(trial=2, values={1: 0.999}, default=False)  # missing seed 2
-    better = Standing(trial=3, values={1: 0.983, 2: 0.984}, default=False)
-    tied = Standing(trial=4, values={1: 0.983, 2: 0.984}, default=False)
+    default = Standing(trial=1, values={1: 0.980, 2: 0.982}, yardstick=True)
+    partial = Standing(trial=2, values={1: 0.999}, yardstick=False)  # missing seed 2
+    better = Standing(trial=3, values={1: 0.983, 2: 0.984}, yardstick=False)
+    tied = Standing(trial=4, values={1: 0.983, 2: 0.984}, yardstick=False)
     assert intensify([partial, default]) is default
     assert intensify([better, default, partial, tied]) is better  # the first of the tied
     assert intensify([Standing(1, {}, True), better]) is better  # a default that never ran
@@ -119,7 +115,7 @@ def test_the_race_is_queued_once_taken_in_order_and_finished_exactly() -> None:
     handle = searched_handle()
     study = handle.study
     study.enqueue_trial(baseline_params("cnn"))  # a search trial left over beyond the total
-    plan = Plan(trials=6, finalists=1, seeds=2)
+    plan = Plan(trials=6, finalists=1, seeds=2, yardstick=DEFAULT)
     assert plan.progress(study.trials) == (6, 6 + 2 * 2)
     assert take_trial(handle, NO_LOCK, plan) is Step.WAIT  # the race was just queued
     runs = []
@@ -145,7 +141,7 @@ def test_the_race_is_queued_once_taken_in_order_and_finished_exactly() -> None:
 def test_a_race_trial_that_fails_is_run_again_as_the_same_cell() -> None:
     handle = searched_handle()
     study = handle.study
-    plan = Plan(trials=6, finalists=1, seeds=1)
+    plan = Plan(trials=6, finalists=1, seeds=1, yardstick=DEFAULT)
     assert take_trial(handle, NO_LOCK, plan) is Step.WAIT
     first = take_trial(handle, NO_LOCK, plan)
     assert isinstance(first, optuna.Trial)

@@ -12,7 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import FINISHED, baseline_configs, recorded_params
+from search.study import baseline_configs, recorded_params
+from search.study.states import FINISHED
 from tests.helpers import TINY, load_study, run_cli, run_tool
 
 

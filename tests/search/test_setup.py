@@ -8,7 +8,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search.study import RACE_AFTER, RACE_SEED, REUSED_FROM, baseline_params, race_of
+from search.study import RACE_AFTER, race_of
+from search.study.racing import RACE_SEED, REUSED_FROM
+from search.study.space import baseline_params
 from tests.helpers import load_study, run_cli
 
 TINY_DATA = ["--train-pairs", "100", "--val-pairs", "50", "--workers", "1"]

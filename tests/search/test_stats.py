@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from search.evaluation import paired, summarize
+from search.evaluation.stats import paired, summarize
 
 
 def test_summarize_gives_the_student_t_interval() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from search.errors import UsageError
-from search.storage import StorageSpec, choose_storage, find_storage, parse_storage
+from search.storage import StorageSpec, choose_storage, find_storage
+from search.storage.spec import parse_storage
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import numpy as np
 import optuna
 import pytest
 
-from search.study import make_pruner, warmup_epochs
+from search.study import make_pruner
+from search.study.strategies import warmup_epochs
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from search.storage import open_storage, parse_storage
-from search.study import FINISHED
+from search.storage import open_storage
+from search.storage.spec import parse_storage
+from search.study.states import FINISHED
 from tests.helpers import load_study
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import tomllib
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 APP = "digit-pair-search-test:latest"
 POSTGRES = "digit-pair-search-test-postgres:latest"
@@ -201,8 +201,9 @@ def host_network_variant(pg_port: int, dashboard_port: int) -> dict[str, Any]:
     postgres = spec["services"]["postgres"]
     postgres["environment"]["PGPORT"] = str(pg_port)  # the server's port and pg_isready's
     dashboard = spec["services"]["dashboard"]
-    command = dashboard["command"].replace("--host 0.0.0.0", "--host 127.0.0.1")
-    dashboard["command"] = command.replace("--port 8080", f"--port {dashboard_port}")
+    command = dashboard["command"]
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(dashboard_port)
     return spec
 
 

@@ -1,0 +1,170 @@
+"""Benchmark: what the search finds on its own, strategy against strategy, over many search
+seeds. Each cell (mode, strategy, seed) is the README's main job in a fresh folder with the
+mode's and the strategy's flags, then a cheap final evaluation: the selection and the default
+configuration as one net each (`--ensemble 1 --no-ablation`) over `--rounds` rounds. Every
+cell of a seed evaluates on the same rounds (the final evaluation's `--seed` is the search's),
+so the default's nets are the same nets in every cell of a seed, and two strategies'
+selections are paired round by round as well.
+
+    python benchmarks/search_quality.py [--modes cold warm budget] [--strategies today median]
+        [--seeds 0 1 2 3 4] [--trials 200] [--rounds 5] [--out DIR]
+
+Modes: cold (`--cold-start`: no default queued or raced), warm (every option at its
+default), budget (`--max-params 70000`, against the default shrunk to fit). Strategies are
+named sets of search.run flags (STRATEGIES below). A cell's figures are kept in
+DIR/MODE/STRATEGY/seedS/cell.json and a cell already there is not run again, so a table can be
+built over several sessions with the same --out. Prints, per mode, each cell's selection,
+complete search trials, one-net test accuracy and gain over the default with its 95% interval
+(paired over the rounds), each strategy's gain pooled over every round of every seed, and each
+strategy against the first one, paired over the same rounds.
+
+Fidelity: one net and 5 rounds instead of the README's 3 nets, 10 rounds and the ablation. The
+final evaluation costs about a tenth of the README's (a cell is mostly its search), and a
+seed's interval is about 1.4x wider than with 10 rounds; pooling over seeds narrows it again.
+One net against one net is the search's own share of the gain (docs/results.md: the ensemble
+adds about the same to the selection and the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from search.evaluation.ablation import DEFAULT, SELECTED
+from search.evaluation.stats import Summary, paired, summarize
+
+MODES = {"cold": ["--cold-start"], "warm": [], "budget": ["--max-params", "70000"]}
+STRATEGIES = {
+    "today": [],  # TPE (multivariate), percentile pruner keeping the top 25% after 3 epochs
+    "median": ["--pruner", "median"],  # keeps the top half after the warm-up
+    "hyperband": ["--pruner", "hyperband"],
+    "qmc": ["--sampler", "qmc"],  # a scrambled Sobol sequence, no model
+    "random": ["--sampler", "random"],
+}
+
+
+def pct(s: Summary) -> str:
+    return f"{100 * s.mean:+.2f} [{100 * s.low:+.2f}, {100 * s.high:+.2f}]"
+
+
+def run_cell(cwd: Path, *, seed: int, flags: list[str], trials: int, rounds: int) -> dict:
+    """One search and its cheap final evaluation in `cwd`; the figures the tables need."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    quiet = {"cwd": cwd, "check": True, "stdout": subprocess.DEVNULL}
+    start = time.perf_counter()
+    search = [sys.executable, "-m", "search.run", "--trials", str(trials), "--seed", str(seed)]
+    subprocess.run([*search, *flags], **quiet)
+    searched = time.perf_counter()
+    final = [sys.executable, "-m", "search.final_eval", "--seed", str(seed)]
+    subprocess.run([*final, "--rounds", str(rounds), "--ensemble", "1", "--no-ablation"], **quiet)
+    result = json.loads((cwd / "studies/digit-pairs/final_eval.json").read_text())
+    by_variant: dict[str, list[float]] = {}
+    for r in sorted(result["rounds"], key=lambda r: r["round"]):
+        by_variant.setdefault(r["variant"], []).append(r["test_accuracy"])
+    config = result["variants"][SELECTED]
+    cell = {
+        "seed": seed,
+        "flags": flags,
+        "trial": result["trial"],
+        "selection": describe(config, result["model"]["parameters"]),
+        "selected": by_variant[SELECTED],
+        # The selection is the default configuration itself: the default was not trained apart.
+        "default": by_variant.get(DEFAULT, by_variant[SELECTED]),
+        "complete": len(result["tradeoff"]["points"]),
+        "over_budget": len(result["tradeoff"]["over_budget"]),
+        "search_seconds": searched - start,
+        "final_seconds": time.perf_counter() - searched,
+    }
+    (cwd / "cell.json").write_text(json.dumps(cell, indent=1))
+    return cell
+
+
+def describe(config: dict, params: int) -> str:
+    parts = [config["family"]]
+    if config["family"] == "siamese":
+        parts.append(f"{config['head']} head")
+    if config["family"] != "mlp":
+        parts.append(f"{config['nb_filters']} filters x{config['conv_layers']}")
+    parts += [f"bn {'on' if config['batch_norm'] else 'off'}", f"{params:,} params"]
+    return ", ".join(parts)
+
+
+def table(mode: str, cells: dict[tuple[str, int], dict], strategies: list[str]) -> None:
+    print(f"\n{mode}: one net against one net, test accuracy %, gains in points [95% CI]")
+    print("strategy | seed | selection | complete | selected | gain over default | minutes")
+    pooled: dict[str, list[float]] = {s: [] for s in strategies}
+    selected: dict[str, dict[int, list[float]]] = {s: {} for s in strategies}
+    for (strategy, seed), c in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        diffs = [a - b for a, b in zip(c["selected"], c["default"], strict=True)]
+        pooled[strategy] += diffs
+        selected[strategy][seed] = c["selected"]
+        minutes = (c["search_seconds"] + c["final_seconds"]) / 60
+        mean = 100 * sum(c["selected"]) / len(c["selected"])
+        print(
+            f"{strategy} | {seed} | #{c['trial']}: {c['selection']} | {c['complete']} | "
+            f"{mean:.2f} | {pct(paired(c['selected'], c['default']))} | {minutes:.1f}"
+        )
+    for strategy in strategies:
+        if len(pooled[strategy]) > 1:
+            seeds = sorted(selected[strategy])
+            print(
+                f"{strategy} pooled over {len(pooled[strategy])} rounds ({len(seeds)} seeds "
+                f"{seeds}): gain {pct(summarize(pooled[strategy]))}"
+            )
+    first = strategies[0]
+    for other in strategies[1:]:
+        common = sorted(set(selected[first]) & set(selected[other]))
+        a = [x for s in common for x in selected[other][s]]
+        b = [x for s in common for x in selected[first][s]]
+        if len(a) > 1:
+            print(f"{other} - {first} over seeds {common}: {pct(paired(a, b))}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--modes", nargs="+", choices=MODES, default=["cold"], help="(default: cold)")
+    p.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=STRATEGIES,
+        default=["today", "median"],
+        help="the first is the one the others are compared with (default: today median)",
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--trials", type=int, default=200, help="(default: 200, the README's)")
+    p.add_argument("--rounds", type=int, default=5, help="(default: 5)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("search-quality"),
+        help="cells are kept here and not run again (default: ./search-quality)",
+    )
+    args = p.parse_args()
+    for mode in args.modes:
+        cells: dict[tuple[str, int], dict] = {}
+        for seed in args.seeds:  # seed by seed, so that a partial table is paired
+            for strategy in args.strategies:
+                cwd = args.out / mode / strategy / f"seed{seed}"
+                done = cwd / "cell.json"
+                if done.exists():
+                    cells[strategy, seed] = json.loads(done.read_text())
+                    continue
+                flags = [*MODES[mode], *STRATEGIES[strategy]]
+                cells[strategy, seed] = run_cell(
+                    cwd, seed=seed, flags=flags, trials=args.trials, rounds=args.rounds
+                )
+                c = cells[strategy, seed]
+                print(
+                    f"{mode} {strategy} seed {seed}: #{c['trial']} {c['selection']}, "
+                    f"{c['complete']} complete ({cwd})",
+                    flush=True,
+                )
+        table(mode, cells, args.strategies)
+
+
+if __name__ == "__main__":
+    main()
