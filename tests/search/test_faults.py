@@ -169,9 +169,16 @@ def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: P
     args = create(pg_url, "cut", tmp_path, epochs=20, trials=1)
     p = start(args, tmp_path)
     number, _ = wait_for(lambda: running_trial_of(pg_url, "cut", {p.pid}, training=True))  # type: ignore[misc]
+    # The cut must span the end of an epoch, where the trial reports: on a busy machine an
+    # epoch takes seconds, so it lasts three epochs as timed here, and at least 3 s.
+    reported = lambda: len(load_study(pg_url, "cut").trials[number].intermediate_values)  # noqa: E731
+    for _ in range(2):  # the first wait ends at a report, the second times a whole epoch
+        seen, begun = reported(), time.time()
+        wait_for(lambda: reported() > seen, step=0.05)  # noqa: B023
+    epoch = time.time() - begun
     name = pg_url.rsplit("/", 1)[1]
     allow_connections(name, False)
-    time.sleep(3)
+    time.sleep(max(3.0, 3 * epoch))
     allow_connections(name, True)
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err

@@ -143,3 +143,20 @@ def test_an_unused_export_is_caught() -> None:
     used = used_from_outside("search.execution")
     assert "run" in used
     assert "Heartbeat" not in used  # tests use it, from search.execution.heartbeat
+
+
+def handler_calls(path: Path) -> list[str]:
+    """The signal-handler and signal-mask calls in `path` (signal.signal, pthread_sigmask)."""
+    return [
+        node.func.attr
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("signal", "pthread_sigmask")
+    ]
+
+
+def test_every_stop_handler_is_installed_in_one_module() -> None:
+    """How a command stops is said in search/stopping.py, and done there alone."""
+    elsewhere = [module_name(path) for path in sources(*PRODUCT) if handler_calls(path)]
+    assert elsewhere == ["search.stopping"]
