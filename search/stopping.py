@@ -1,8 +1,8 @@
 """How every command stops: each stop handler a process installs, in one place.
 
-A stop is Ctrl-C (SIGINT) or SIGTERM (a `kill`, a supervisor, `docker stop`). Every command
-begins with `exit_quietly` (a stop while it imports, loads data or opens the study ends it with
-one line and exit 130), and then, phase by phase:
+A stop is Ctrl-C (SIGINT) or SIGTERM (a `kill`, a supervisor, `docker stop`). search.run,
+search.final_eval and search.dashboard begin with `exit_quietly` (a stop while they import,
+load data or open the study ends them with one line and exit 130), and then, phase by phase:
 
 search.run (search.execution)
     setting up a study, writing a run's summary   `held()`: the stop waits for the block
@@ -23,7 +23,8 @@ search.dashboard
     serving                                       `end_server_on_stop`: Ctrl-C ends it with
                                                   exit 0, SIGTERM at once (it writes nothing)
 search.predict
-    (reads files, writes nothing)                 Python's own: KeyboardInterrupt
+    (reads files, writes nothing)                 Python's own: Ctrl-C is a KeyboardInterrupt,
+                                                  caught in main: one line, exit 130
 """
 
 from __future__ import annotations
