@@ -242,7 +242,7 @@ def run_study(
 def race_words(plan: Plan) -> str:
     if plan.finalists == 0:
         return ""
-    default = " and the default" if plan.yardstick else ""
+    default = " and the default" if plan.yardstick is not None else ""
     return f", then a race of the {plan.finalists} best{default} on {plan.seeds} seeds"
 
 
