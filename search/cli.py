@@ -107,6 +107,11 @@ def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "a positive number")
 
 
+def share(text: str) -> float:
+    """A share of a whole: from 0 up to, not including, 1."""
+    return _number(text, float, lambda v: 0 <= v < 1, "a number from 0 up to 1 (not 1)")
+
+
 def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--study", type=study_name, default=DEFAULT_STUDY, help="study name (default: %(default)s)"

@@ -31,12 +31,14 @@ from search.cli import (
     parameter_budget,
     positive_float,
     positive_int,
+    share,
     study_setting,
 )
 from search.execution import RunRequest, run
 from search.machine import CORES
 from search.storage import choose_storage
 from search.study import (
+    COLD_RANDOM_SHARE,
     DEFAULT_PRUNER,
     KEEP_SHARE,
     PRUNERS,
@@ -61,6 +63,10 @@ def build_parser() -> Parser:
     add_study_options(p)
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe",
                    help="tpe (multivariate), random, qmc or gp (default: %(default)s)")
+    p.add_argument("--random-share", type=share, default=None,
+                   help="the share of the search trials drawn at random, for a model-based "
+                   "sampler (tpe, gp): the first ones (at least 10) and as often among the rest "
+                   f"(default: {COLD_RANDOM_SHARE} with --cold-start, else 0: the first 10)")
     p.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
                    help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
                    f"hyperband or none; the first two keep every trial for a warm-up of "
@@ -110,9 +116,9 @@ def build_parser() -> Parser:
                    "raced as the yardstick (a study setting; default: both)")
     p.add_argument("--max-params", type=parameter_budget, default=None,
                    help="a parameter budget: a configuration whose net has more parameters is "
-                   "never trained, and the default configuration, where it is over, is raced "
-                   "shrunk to fit; none: no budget (a study setting; default: none, or the "
-                   "study's)")
+                   "never trained nor counted in --trials, and the default configuration, "
+                   "where it is over, is raced shrunk to fit; none: no budget (a study "
+                   "setting; default: none, or the study's)")
     p.add_argument("--no-baselines", action="store_true",
                    help="do not queue Config's default configuration of each family as a new "
                    "study's first trials (queued by default)")
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             given=given_settings(args),
             trials=args.trials,
             sampler=args.sampler,
+            random_share=args.random_share,
             pruner=args.pruner,
             device=args.device,
             threads=args.threads or max(1, CORES // choice.workers),

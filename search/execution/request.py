@@ -25,3 +25,5 @@ class RunRequest:
     timeout: float | None
     create_only: bool = False
     baselines: bool = True
+    # of the search trials, drawn at random (make_sampler); None: by the study (random_share)
+    random_share: float | None = None

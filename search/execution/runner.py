@@ -35,6 +35,7 @@ from search.study import (
     check_direction,
     foreign_parameter,
     over_budget,
+    random_share,
     recorded_params,
     settle,
 )
@@ -209,10 +210,13 @@ def run_study(
         )
         print(run_summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
         return 0
+    share = random_share(request.random_share, cold_start=settings.cold_start)
+    request = replace(request, random_share=share)  # what every worker samples with
+    at_random = f"; {share:.0%} of the search drawn at random" if share else ""
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "
         f"({plan.trials} search{race_words(plan)}); running {workers} worker(s) x "
-        f"{request.threads} thread(s), {trial_words(settings)} per trial"
+        f"{request.threads} thread(s), {trial_words(settings)} per trial{at_random}"
     )
     start = time.time()
     worker = WorkerSpec(

@@ -77,6 +77,8 @@ def open_worker(
         request.sampler,
         seed=sampler_seed(settings.seed, spec.index, len(seen), many_commands=many),
         parallel=spec.parallel or many,
+        trials=spec.plan.trials,
+        random_share=request.random_share or 0.0,
     )
     study.pruner = make_pruner(request.pruner, epochs=settings.trial_budget)
     objective = Objective(

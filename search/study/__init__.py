@@ -17,6 +17,7 @@ from search.study.settings import (
 )
 from search.study.space import foreign_parameter, recorded_params
 from search.study.strategies import (
+    COLD_RANDOM_SHARE,
     DEFAULT_PRUNER,
     KEEP_SHARE,
     PRUNERS,
@@ -24,10 +25,12 @@ from search.study.strategies import (
     WARMUP_SHARE,
     make_pruner,
     make_sampler,
+    random_share,
 )
 from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, smallest_near_best
 
 __all__ = [
+    "COLD_RANDOM_SHARE",
     "DEFAULT_PRUNER",
     "DEFAULT_STUDY",
     "KEEP_SHARE",
@@ -60,6 +63,7 @@ __all__ = [
     "pick_trial",
     "points",
     "race_of",
+    "random_share",
     "recorded_params",
     "replay",
     "settle",

@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.study.budget import OVER_BUDGET
 from search.study.budget import yardstick as budget_yardstick
 from search.study.settings import StudySettings
 from search.study.states import FINISHED, TAKEN
@@ -47,18 +48,30 @@ def search_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if not is_race(t)]
 
 
-def search_counts(trials: Sequence[FrozenTrial]) -> tuple[int, int]:
-    """(finished, taken) search trials, in one pass: a worker counts them under the slot lock
-    before every trial, so on a study of thousands of trials this is on every take's path
-    (benchmarks/scale.py)."""
-    finished = taken = 0
+# A search trial over the parameter budget is never trained (budget.py) and does not count
+# toward --trials, so a budgeted search trains as many configurations as it says. Past this
+# many of them per trial asked for (a budget that almost nothing the sampler proposes fits),
+# they count again, so that such a search still ends.
+OVER_BUDGET_DRAWS = 10
+
+
+def search_counts(trials: Sequence[FrozenTrial], total: int) -> tuple[int, int]:
+    """(finished, taken) search trials towards a search of `total`, in one pass: a worker
+    counts them under the slot lock before every trial, so on a study of thousands of trials
+    this is on every take's path (benchmarks/scale.py)."""
+    finished = taken = over = 0
     for t in trials:
-        if is_race(t):
+        attrs = t.user_attrs
+        if RACE_OF in attrs:
             continue
         state = t.state
+        if attrs.get(OVER_BUDGET, 0) > 0:
+            over += state in FINISHED
+            continue
         finished += state in FINISHED
         taken += state in TAKEN
-    return finished, taken
+    counted = max(0, over - OVER_BUDGET_DRAWS * total)
+    return finished + counted, taken + counted
 
 
 def race_trials(trials: Sequence[FrozenTrial], after: int) -> list[FrozenTrial]:
@@ -243,7 +256,7 @@ class Plan:
         )
 
     def search_done(self, trials: Sequence[FrozenTrial]) -> bool:
-        return search_counts(trials)[0] >= self.trials
+        return search_counts(trials, self.trials)[0] >= self.trials
 
     def done(self, trials: Sequence[FrozenTrial]) -> bool:
         if not self.search_done(trials):
@@ -258,7 +271,7 @@ class Plan:
     def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
         """(finished, total) in trials: the search's, then the race's cells (a finalist on a
         seed; a cell counts once however often it was retried)."""
-        search = min(self.trials, search_counts(trials)[0])
+        search = min(self.trials, search_counts(trials, self.trials)[0])
         if self.finalists == 0:
             return search, self.trials
         runs = race_trials(trials, self.trials)
@@ -273,7 +286,7 @@ class Plan:
     def next_step(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> Step:
         """What a worker does next, under the slot lock (see Step); queues the race once the
         search has its total."""
-        finished, taken = search_counts(trials)
+        finished, taken = search_counts(trials, self.trials)
         if finished < self.trials:
             return Step.WAIT if taken >= self.trials else Step.ASK
         if self.finalists == 0:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Container
-from typing import cast
+from collections.abc import Container, Sequence
+from typing import Any, cast
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 SAMPLERS = ("tpe", "random", "qmc", "gp")
@@ -14,22 +16,111 @@ PRUNERS = ("percentile", "median", "hyperband", "none")
 DEFAULT_PRUNER = "percentile"
 
 
-def make_sampler(name: str, *, seed: int, parallel: bool) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, *, seed: int, parallel: bool, trials: int = 0, random_share: float = 0.0
+) -> optuna.samplers.BaseSampler:
+    """Sampler `name`. With a `random_share` (TPE and GP), that share of a search of `trials`
+    is drawn at random: its first trials (the model's start-up, at least Optuna's 10) and,
+    after them, each trial with that probability (Explore)."""
+    startup = max(DEFAULT_STARTUP, round(random_share * trials))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        model: optuna.samplers.BaseSampler
         if name == "tpe":
             # group=True lets the multivariate TPE model the conditional (per-family) parameters;
             # constant_liar keeps parallel workers from sampling the same point.
-            return optuna.samplers.TPESampler(
-                multivariate=True, group=True, constant_liar=parallel, seed=seed
+            model = optuna.samplers.TPESampler(
+                multivariate=True,
+                group=True,
+                constant_liar=parallel,
+                seed=seed,
+                n_startup_trials=startup,
             )
-        if name == "random":
+        elif name == "gp":
+            model = optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+        elif name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        if name == "qmc":
+        elif name == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-        if name == "gp":
-            return optuna.samplers.GPSampler(seed=seed)
-    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        else:
+            raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    return Explore(model, share=random_share, seed=seed) if random_share > 0 else model
+
+
+DEFAULT_STARTUP = 10  # TPE's and GP's random start-up trials, Optuna's default
+# A cold start's share of search trials drawn at random (--random-share's default there). A
+# study with the hint queues one baseline per family first, at sound settings, so the model
+# meets every family at its best early; a cold start has nothing of the kind, and a model that
+# settled on its first draws that trained can write off a whole family for good (a cold search
+# sampled 195 MLPs of 200 and selected one, docs/results.md).
+COLD_RANDOM_SHARE = 0.2
+
+
+def random_share(given: float | None, *, cold_start: bool) -> float:
+    """--random-share as given, else COLD_RANDOM_SHARE for a cold start and 0 (Optuna's 10
+    start-up trials alone) for a study with the hint."""
+    if given is not None:
+        return given
+    return COLD_RANDOM_SHARE if cold_start else 0.0
+
+
+class Explore(optuna.samplers.BaseSampler):
+    """A model-based sampler that draws each trial at random instead with probability `share`
+    (SMAC interleaves random configurations with probability 0.2, BOHB keeps a third): a
+    family or a region the model wrote off early is still tried now and then, so a model that
+    settled on the first draws that trained well can still find better ones."""
+
+    def __init__(self, model: optuna.samplers.BaseSampler, *, share: float, seed: int) -> None:
+        self.model = model
+        self.random = optuna.samplers.RandomSampler(seed=seed)
+        self.share = share
+        self.rng = np.random.default_rng([seed, 0xE4])
+        self.drawn_at_random: set[int] = set()  # trial numbers
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.rng.random() < self.share:
+            self.drawn_at_random.add(trial.number)
+        self.model.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if trial.number in self.drawn_at_random:
+            return {}
+        return self.model.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        return self.model.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        at_random = trial.number in self.drawn_at_random
+        sampler = self.random if at_random else self.model
+        return sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.drawn_at_random.discard(trial.number)
+        self.model.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.model.reseed_rng()
+        self.random.reseed_rng()
+        self.rng = np.random.default_rng()
 
 
 class WarmupFirstPercentilePruner(optuna.pruners.PercentilePruner):

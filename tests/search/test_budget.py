@@ -23,7 +23,7 @@ from search.study import (
     smallest_params,
     yardstick,
 )
-from search.study.racing import RACE_OF
+from search.study.racing import OVER_BUDGET_DRAWS, RACE_OF
 from tests.helpers import assert_one_line_error, load_study, run_cli
 
 BUDGET = 40_000
@@ -52,6 +52,8 @@ def test_over_the_budget_is_recorded_with_its_constraint_and_never_trained(
     search = [t for t in study.get_trials() if RACE_OF not in t.user_attrs]
     over = [t for t in search if t.user_attrs["n_params"] > BUDGET]
     assert over, "seed 0's first random draws include nets over 40,000 parameters"
+    # --trials counts the configurations trained: the ones over the budget come on top
+    assert len(search) - len(over) == 12 and len(search) == 12 + len(over)
     for t in search:
         n = t.user_attrs["n_params"]
         assert t.constraints == {"params": n - BUDGET}  # what TPE reads
@@ -201,4 +203,7 @@ def test_a_budget_nothing_fits_in_practice_ends_in_failure_with_its_reason(
         pytest.skip("a draw fitted the smallest budget")
     assert r.returncode == 1, r.stderr
     assert "no search trial completed, so there is nothing to select or race" in r.stderr
-    assert "3 of them over the budget" in r.stderr and "raise --max-params" in r.stderr
+    # The draws over the budget do not count toward --trials until there are
+    # OVER_BUDGET_DRAWS per trial asked for; then they do, and the search ends.
+    assert len(study.trials) == 3 + OVER_BUDGET_DRAWS * 3
+    assert "33 of them over the budget" in r.stderr and "raise --max-params" in r.stderr

@@ -4,8 +4,8 @@ import numpy as np
 import optuna
 import pytest
 
-from search.study import make_pruner
-from search.study.strategies import warmup_epochs
+from search.study import make_pruner, make_sampler
+from search.study.strategies import Explore, warmup_epochs
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,44 @@ def test_the_pruner_reads_the_completed_trials_once_per_trial() -> None:
     for step in range(1, first_check + 1):
         frozen = report(new, 0.6, step)
     assert ours.prune(study, frozen)  # the next trial sees them
+
+
+def lopsided(trial: optuna.Trial) -> float:
+    """A space where one choice is far ahead from the first draws: a model settles on it."""
+    kind = trial.suggest_categorical("kind", ["a", "b", "c"])
+    x = trial.suggest_float("x", 0.0, 1.0)
+    return {"a": 1.0, "b": 0.5, "c": 0.0}[kind] + 0.1 * x
+
+
+def kinds_after_startup(sampler: optuna.samplers.BaseSampler, trials: int) -> tuple[list, set]:
+    """The kinds drawn after the first 10 trials, and the trial numbers drawn at random."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    at_random = set()
+    for _ in range(trials):
+        trial = study.ask()
+        if trial.number in getattr(sampler, "drawn_at_random", ()):
+            at_random.add(trial.number)
+        study.tell(trial, lopsided(trial))
+    return [t.params["kind"] for t in study.trials[10:]], at_random
+
+
+def test_a_random_share_keeps_trying_what_the_model_wrote_off() -> None:
+    plain, none = kinds_after_startup(make_sampler("tpe", seed=3, parallel=False), 100)
+    assert not none and plain.count("a") >= 0.6 * len(plain)  # TPE leans on "a"
+    sampler = make_sampler("tpe", seed=3, parallel=False, trials=100, random_share=0.3)
+    explored, at_random = kinds_after_startup(sampler, 100)
+    # the start-up is 0.3 x 100 = 30 trials, then about 0.3 of the other 70 at random
+    assert 10 <= len(at_random) <= 35
+    random_kinds = [k for n, k in enumerate(explored, start=10) if n in at_random]
+    model_kinds = [k for n, k in enumerate(explored, start=10) if n >= 30 and n not in at_random]
+    assert {"b", "c"} <= set(random_kinds)  # drawn at random: every kind
+    share_a = random_kinds.count("a") / len(random_kinds)
+    assert share_a < 0.6 <= model_kinds.count("a") / len(model_kinds)  # the model exploits
+
+
+def test_the_start_up_is_sized_to_the_trials() -> None:
+    sampler = make_sampler("tpe", seed=0, parallel=False, trials=200, random_share=0.2)
+    assert isinstance(sampler, Explore) and sampler.model._n_startup_trials == 40
+    plain = make_sampler("tpe", seed=0, parallel=False, trials=200)
+    assert isinstance(plain, optuna.samplers.TPESampler) and plain._n_startup_trials == 10
