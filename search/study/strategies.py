@@ -64,6 +64,9 @@ def random_share(given: float | None, *, cold_start: bool) -> float:
     return COLD_RANDOM_SHARE if cold_start else 0.0
 
 
+AT_RANDOM = "drawn_at_random"  # the user attribute of a trial Explore drew at random
+
+
 class Explore(optuna.samplers.BaseSampler):
     """A model-based sampler that draws each trial at random instead with probability `share`
     (SMAC interleaves random configurations with probability 0.2, BOHB keeps a third): a
@@ -80,6 +83,9 @@ class Explore(optuna.samplers.BaseSampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if self.rng.random() < self.share:
             self.drawn_at_random.add(trial.number)
+            # shown with the trial (the dashboard's user attributes), as Optuna's own samplers
+            # record what they did through the study's storage
+            study._storage.set_trial_user_attr(trial._trial_id, AT_RANDOM, True)
         self.model.before_trial(study, trial)
 
     def infer_relative_search_space(

@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from search.study import make_pruner, make_sampler
-from search.study.strategies import Explore, warmup_epochs
+from search.study.strategies import AT_RANDOM, Explore, warmup_epochs
 
 
 @pytest.mark.parametrize(
@@ -85,12 +85,10 @@ def kinds_after_startup(sampler: optuna.samplers.BaseSampler, trials: int) -> tu
     """The kinds drawn after the first 10 trials, and the trial numbers drawn at random."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    at_random = set()
     for _ in range(trials):
         trial = study.ask()
-        if trial.number in getattr(sampler, "drawn_at_random", ()):
-            at_random.add(trial.number)
         study.tell(trial, lopsided(trial))
+    at_random = {t.number for t in study.trials if t.user_attrs.get(AT_RANDOM)}
     return [t.params["kind"] for t in study.trials[10:]], at_random
 
 
