@@ -49,6 +49,7 @@ STRATEGIES = {
     # a cold start's default
     "explore": ["--random-share", "0.2"],
     "median": ["--pruner", "median", *NO_SHARE],  # keeps the top half after the warm-up
+    "explore-median": ["--random-share", "0.2", "--pruner", "median"],
     "hyperband": ["--pruner", "hyperband", *NO_SHARE],
     "qmc": ["--sampler", "qmc"],  # a scrambled Sobol sequence, no model
     "random": ["--sampler", "random"],
