@@ -80,6 +80,7 @@ def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
                 "--cold-start", "--pruner", "none", *RACE, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "cold start: the default configuration was neither queued nor raced" in r.stdout
+    assert "20% of the search drawn at random" in r.stdout  # a cold start explores
     study = load_study(f"sqlite:///{tmp_path}/studies/cold.db", "cold")
     assert study.user_attrs["cold_start"] is True
     trials = study.get_trials()
@@ -97,6 +98,7 @@ def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
     r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "warm",
                 "--finalists", "0", *TINY_DATA, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "drawn at random" not in r.stdout  # the baselines show TPE every family
     r = run_cli("search.run", "--trials", "1", "--study", "warm", "--cold-start", cwd=tmp_path)
     assert_one_line_error(r, "was created without --cold-start")
 
