@@ -75,9 +75,12 @@ class Explore(optuna.samplers.BaseSampler):
 
     def __init__(self, model: optuna.samplers.BaseSampler, *, share: float, seed: int) -> None:
         self.model = model
-        self.random = optuna.samplers.RandomSampler(seed=seed)
+        # Streams of their own: the model's start-up draws from a RandomSampler seeded with
+        # `seed`, and the same seed here would draw those same configurations again.
+        own = np.random.SeedSequence([seed, 0xE4]).generate_state(2)
+        self.random = optuna.samplers.RandomSampler(seed=int(own[0]))
         self.share = share
-        self.rng = np.random.default_rng([seed, 0xE4])
+        self.rng = np.random.default_rng(int(own[1]))
         self.drawn_at_random: set[int] = set()  # trial numbers
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:

@@ -81,29 +81,32 @@ def lopsided(trial: optuna.Trial) -> float:
     return {"a": 1.0, "b": 0.5, "c": 0.0}[kind] + 0.1 * x
 
 
-def kinds_after_startup(sampler: optuna.samplers.BaseSampler, trials: int) -> tuple[list, set]:
-    """The kinds drawn after the first 10 trials, and the trial numbers drawn at random."""
+def searched(sampler: optuna.samplers.BaseSampler, trials: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     for _ in range(trials):
         trial = study.ask()
         study.tell(trial, lopsided(trial))
-    at_random = {t.number for t in study.trials if t.user_attrs.get(AT_RANDOM)}
-    return [t.params["kind"] for t in study.trials[10:]], at_random
+    return study
 
 
 def test_a_random_share_keeps_trying_what_the_model_wrote_off() -> None:
-    plain, none = kinds_after_startup(make_sampler("tpe", seed=3, parallel=False), 100)
-    assert not none and plain.count("a") >= 0.6 * len(plain)  # TPE leans on "a"
+    plain = searched(make_sampler("tpe", seed=3, parallel=False), 100).trials
+    assert not any(t.user_attrs for t in plain)
+    assert [t.params["kind"] for t in plain[10:]].count("a") >= 0.6 * 90  # TPE leans on "a"
     sampler = make_sampler("tpe", seed=3, parallel=False, trials=100, random_share=0.3)
-    explored, at_random = kinds_after_startup(sampler, 100)
+    trials = searched(sampler, 100).trials
+    at_random = [t for t in trials if t.user_attrs.get(AT_RANDOM)]
+    by_model = [t for t in trials[30:] if not t.user_attrs.get(AT_RANDOM)]
     # the start-up is 0.3 x 100 = 30 trials, then about 0.3 of the other 70 at random
     assert 10 <= len(at_random) <= 35
-    random_kinds = [k for n, k in enumerate(explored, start=10) if n in at_random]
-    model_kinds = [k for n, k in enumerate(explored, start=10) if n >= 30 and n not in at_random]
+    random_kinds = [t.params["kind"] for t in at_random]
     assert {"b", "c"} <= set(random_kinds)  # drawn at random: every kind
     share_a = random_kinds.count("a") / len(random_kinds)
-    assert share_a < 0.6 <= model_kinds.count("a") / len(model_kinds)  # the model exploits
+    assert share_a < 0.6 <= [t.params["kind"] for t in by_model].count("a") / len(by_model)
+    # new draws, not the start-up's again (x is continuous: a repeat is a replayed stream)
+    xs = [t.params["x"] for t in trials]
+    assert len(set(xs)) == len(xs)
 
 
 def test_the_start_up_is_sized_to_the_trials() -> None:
