@@ -16,6 +16,7 @@ from search.study.budget import CONSTRAINT, OVER_BUDGET
 from search.study.racing import RACE_SEED, race_seed
 from search.study.settings import StudySettings
 from search.study.space import suggest_config
+from search.study.strategies import mark_drawn_at_random
 
 
 class WorkerStopped(Exception):
@@ -90,6 +91,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         settings = self.data.settings
         config = suggest_config(trial, epochs=settings.trial_budget)
+        mark_drawn_at_random(trial)
         race = trial.user_attrs.get(RACE_SEED)
         if race is None:
             seed, splits = trial_seed(settings.seed, trial.number), self.data.splits()

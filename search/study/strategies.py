@@ -67,6 +67,17 @@ def random_share(given: float | None, *, cold_start: bool) -> float:
 AT_RANDOM = "drawn_at_random"  # the user attribute of a trial Explore drew at random
 
 
+def mark_drawn_at_random(trial: optuna.trial.BaseTrial) -> None:
+    """Record on a live trial that its sampler (an Explore) drew it at random: the user
+    attribute AT_RANDOM, shown by the dashboard. A sampler sees only a FrozenTrial, so the
+    objective, which holds the live trial, records it; a fixed trial has no sampler."""
+    if not isinstance(trial, optuna.Trial):
+        return
+    sampler = trial.study.sampler
+    if isinstance(sampler, Explore) and trial.number in sampler.drawn_at_random:
+        trial.set_user_attr(AT_RANDOM, True)
+
+
 class Explore(optuna.samplers.BaseSampler):
     """A model-based sampler that draws each trial at random instead with probability `share`
     (SMAC interleaves random configurations with probability 0.2, BOHB keeps a third): a
@@ -86,9 +97,6 @@ class Explore(optuna.samplers.BaseSampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if self.rng.random() < self.share:
             self.drawn_at_random.add(trial.number)
-            # shown with the trial (the dashboard's user attributes), as Optuna's own samplers
-            # record what they did through the study's storage
-            study._storage.set_trial_user_attr(trial._trial_id, AT_RANDOM, True)
         self.model.before_trial(study, trial)
 
     def infer_relative_search_space(
