@@ -4,13 +4,13 @@ Two parts, each arm alternating with the other within every repetition, medians 
 
 1. `--nets`: the training loop alone (models.train_runs, one thread), K runs of 1000 pairs of
    a few configurations, packed in one pack of K nets against the same K nets one by one;
-   seconds a net and the ratio.
+   seconds a net and the ratio, on `--device` (the CPU by default; `cuda` on a GPU).
 2. `--study DIR`: `search.final_eval` on the study in DIR (a folder where `search.run` ran)
    with `--pack on` against `--pack off`, each arm on a copy of the folder: wall time, the
    peak memory of a process, and each variant's test accuracy paired over the rounds
    (packed minus one by one, with its 95% interval: the same nets, so about 0).
 
-    python benchmarks/packing.py --nets [--runs 2 4 12] [--epochs 2] [--reps 2]
+    python benchmarks/packing.py --nets [--runs 2 4 12] [--epochs 2] [--reps 2] [--device cpu]
     python benchmarks/packing.py --study DIR [--reps 1] [-- EXTRA search.final_eval FLAGS]
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from data import load_source, make_splits
-from models import Config, Run, pack_size, train_runs
+from models import Config, Run, pack_size, resolve_device, train_runs
 from search.evaluation.stats import paired
 
 CONFIGS = {
@@ -43,15 +43,15 @@ CONFIGS = {
 }
 
 
-def nets_part(runs: list[int], epochs: int, reps: int) -> None:
+def nets_part(runs: list[int], epochs: int, reps: int, device: torch.device) -> None:
     source = load_source("mnist5k")
     data = []
     for seed in range(max(runs)):
         s = make_splits(source, seed=seed, n_train=1000, n_val=0, n_test=1000)
         data.append(Run(s.train, {"test": s.test}, s.mean, s.std, seed))
-    cpu = torch.device("cpu")
-    print(f"training loop, 1 thread, {epochs} epochs of 1000 pairs, scored on 1000 test pairs "
-          f"each epoch; seconds a net (median of {reps}), one by one / packed")  # fmt: skip
+    print(f"training loop on {device.type}, 1 thread, {epochs} epochs of 1000 pairs, scored on "
+          f"1000 test pairs each epoch; seconds a net (median of {reps}), "
+          "one by one / packed")  # fmt: skip
     print(f"{'configuration':>40}  {'pack_size':>9}  " + "  ".join(f"{f'K={k}':>16}" for k in runs))
     for name, config in CONFIGS.items():
         config = replace(config, epochs=epochs)
@@ -61,11 +61,13 @@ def nets_part(runs: list[int], epochs: int, reps: int) -> None:
             for _ in range(reps):
                 for pack in (False, True):
                     start = time.perf_counter()
-                    train_runs(config, data[:k], device=cpu, pack=pack, threads=1)
+                    train_runs(config, data[:k], device=device, pack=pack, threads=1)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
                     times[pack].append((time.perf_counter() - start) / k)
             alone, packed = (statistics.median(times[p]) for p in (False, True))
             cells.append(f"{alone:.2f}/{packed:.2f} {alone / packed:.2f}x")
-        size = pack_size(config, cpu)
+        size = pack_size(config, device)
         print(f"{name:>40}  {size:>9}  " + "  ".join(f"{c:>16}" for c in cells), flush=True)
 
 
@@ -135,9 +137,10 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2, help="(default: 2)")
     p.add_argument("--study", type=Path, default=None, help="the final evaluation part's folder")
     p.add_argument("--reps", type=int, default=None, help="(default: 2 for --nets, 1 for --study)")
+    p.add_argument("--device", default="cpu", help="--nets on cpu, cuda or auto (default: cpu)")
     args = p.parse_args(argv)
     if args.nets:
-        nets_part(args.runs, args.epochs, args.reps or 2)
+        nets_part(args.runs, args.epochs, args.reps or 2, resolve_device(args.device))
     if args.study is not None:
         study_part(args.study, args.reps or 1, extra)
     if not args.nets and args.study is None:
