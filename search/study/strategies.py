@@ -95,7 +95,8 @@ class Explore(optuna.samplers.BaseSampler):
         self.drawn_at_random: set[int] = set()  # trial numbers
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if self.rng.random() < self.share:
+        # A queued trial (a baseline, a race entry) has its parameters already: not drawn.
+        if "fixed_params" not in trial.system_attrs and self.rng.random() < self.share:
             self.drawn_at_random.add(trial.number)
         self.model.before_trial(study, trial)
 

@@ -84,11 +84,18 @@ def lopsided(trial: optuna.Trial) -> float:
 def searched(sampler: optuna.samplers.BaseSampler, trials: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    searched_on(study, trials)
+    return study
+
+
+def searched_on(study: optuna.Study, trials: int) -> list[optuna.trial.FrozenTrial]:
+    """`trials` more trials of `study`, as the objective runs them."""
+    out = []
     for _ in range(trials):
         trial = study.ask()
         mark_drawn_at_random(trial)  # as the objective does
-        study.tell(trial, lopsided(trial))
-    return study
+        out.append(study.tell(trial, lopsided(trial)))
+    return out
 
 
 def test_a_random_share_keeps_trying_what_the_model_wrote_off() -> None:
@@ -108,6 +115,17 @@ def test_a_random_share_keeps_trying_what_the_model_wrote_off() -> None:
     # new draws, not the start-up's again (x is continuous: a repeat is a replayed stream)
     xs = [t.params["x"] for t in trials]
     assert len(set(xs)) == len(xs)
+
+
+def test_a_queued_trial_is_not_said_to_be_drawn_at_random() -> None:
+    # a race re-runs finalists as queued trials: their parameters were never drawn
+    sampler = make_sampler("tpe", seed=0, parallel=False, trials=20, random_share=0.9)
+    study = searched(sampler, 20)
+    for _ in range(10):
+        study.enqueue_trial(study.trials[0].params)
+    queued = searched_on(study, 10)
+    assert not any(t.user_attrs.get(AT_RANDOM) for t in queued)
+    assert sum(bool(t.user_attrs.get(AT_RANDOM)) for t in searched_on(study, 10)) >= 5
 
 
 def test_the_start_up_is_sized_to_the_trials() -> None:
