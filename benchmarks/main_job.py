@@ -7,7 +7,9 @@ then the gains pooled over every round of every seed.
     python benchmarks/main_job.py [--seeds 0 1 2] [--trials 200] [--rounds 10] [--out DIR]
         [-- EXTRA search.run FLAGS]
 
-For example `-- --cold-start` measures what the search finds from nothing, and
+With `--out`, a seed whose folder already holds a finished job is read, not run again, so the
+pooled figure can grow over several sessions (the same flags each time). For example
+`-- --cold-start` measures what the search finds from nothing, and
 `-- --max-params 70000` what it finds under a parameter budget (the final evaluation then
 trains one net, so both gains are one net against one net).
 """
@@ -39,6 +41,13 @@ def pct(s: Summary) -> str:
 def minutes(seconds: float) -> str:
     whole, rest = divmod(round(seconds), 60)
     return f"{whole}:{rest:02d}"
+
+
+def job_time(seconds: tuple[float, float] | None) -> str:
+    if seconds is None:
+        return "not recorded"
+    search, final = seconds
+    return f"{minutes(search + final)} ({minutes(search)}, {minutes(final)})"
 
 
 # Where a variant was not trained on its own: the selection is the default configuration, or
@@ -73,15 +82,23 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="keep the folders here (default: tmp)")
     args = p.parse_args(argv)
     base = args.out or Path(tempfile.mkdtemp(prefix="main-job-"))
-    results, times = {}, {}
+    results: dict[int, dict] = {}
+    times: dict[int, tuple[float, float] | None] = {}
     for seed in args.seeds:
         cwd = base / f"seed{seed}"
         cwd.mkdir(parents=True, exist_ok=True)
+        report, timing = cwd / "studies/digit-pairs/final_eval.json", cwd / "job_seconds.json"
+        if report.exists() and args.out is not None:  # a finished job of an earlier run
+            results[seed] = json.loads(report.read_text())
+            times[seed] = tuple(json.loads(timing.read_text())) if timing.exists() else None
+            print(f"seed {seed}: read from {cwd}", flush=True)
+            continue
         trials, rounds = str(args.trials), str(args.rounds)
         search = run("search.run", "--trials", trials, "--seed", str(seed), *extra, cwd=cwd)
         final = run("search.final_eval", "--seed", str(seed), "--rounds", rounds, cwd=cwd)
-        results[seed] = json.loads((cwd / "studies/digit-pairs/final_eval.json").read_text())
+        results[seed] = json.loads(report.read_text())
         times[seed] = (search, final)
+        timing.write_text(json.dumps(times[seed]))
         print(f"seed {seed} done in {minutes(search + final)} ({cwd})", flush=True)
     print(f"\nmain job{' with ' + ' '.join(extra) if extra else ''}; test accuracy %, "
           "gains in points with 95% intervals, paired over the rounds")  # fmt: skip
@@ -94,12 +111,11 @@ def main() -> None:
         one, dft_one = accuracies(result, ONE_NET), accuracies(result, DEFAULT_ONE_NET)
         pooled["alike"] += [a - b for a, b in zip(sel, dft, strict=True)]
         pooled["one"] += [a - b for a, b in zip(one, dft_one, strict=True)]
-        search, final = times[seed]
         mean = lambda xs: 100 * sum(xs) / len(xs)  # noqa: E731
         print(" | ".join((
             str(seed), f"#{result['trial']}", f"{mean(sel):.2f}", f"{mean(dft):.2f}",
             pct(paired(sel, dft)), pct(paired(one, dft_one)), pct(paired(sel, one)),
-            f"{minutes(search + final)} ({minutes(search)}, {minutes(final)})",
+            job_time(times[seed]),
         )))  # fmt: skip
     alike, one = summarize(pooled["alike"]), summarize(pooled["one"])
     print(f"pooled over {alike.n} rounds: gain alike {pct(alike)}, one net {pct(one)}")
