@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,10 @@ def write_mnist(folder: Path, *, gz: bool, n_train: int = 60, n_test: int = 40) 
         labels = torch.arange(n, dtype=torch.uint8) % 10
         write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+
+
+def accuracy_line(stdout: str) -> tuple[int, int]:
+    """search.predict's "comparison accuracy" line: right answers, pairs."""
+    found = re.search(r"comparison accuracy: [\d.]+ % \((\d+) of (\d+)\)", stdout)
+    assert found, stdout
+    return int(found[1]), int(found[2])

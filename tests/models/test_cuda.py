@@ -5,7 +5,6 @@ packed the same as one at a time, the same seed gives the same nets, and the com
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +13,10 @@ import pytest
 import torch
 
 from data import Splits
-from models import Config, Run, resolve_device, train, train_runs
-from tests.helpers import TINY, run_cli
+from models import Config, Run, resolve_device, train_runs
+from tests.helpers import TINY, accuracy_line, run_cli
 from tests.models.test_packed import CASES, assert_same
+from tests.models.test_training import fit as fit_on
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 
@@ -24,10 +24,7 @@ CUDA = torch.device("cuda")
 
 
 def fit(config: Config, splits: Splits, seed: int = 0):
-    return train(
-        config, splits.train, {"val": splits.val},
-        mean=splits.mean, std=splits.std, seed=seed, device=CUDA,
-    )  # fmt: skip
+    return fit_on(config, splits, seed, device=CUDA)
 
 
 @pytest.fixture
@@ -76,12 +73,6 @@ def test_packed_runs_train_the_same_nets_as_one_by_one_on_the_gpu(
     # pairs flipped after 3 epochs, against at most 1 on the CPU.
     assert_same(packed, alone, flips=0.021)
     assert_same([p.first_net for p in packed], [a.first_net for a in alone], flips=0.021)
-
-
-def accuracy_line(stdout: str) -> tuple[int, int]:
-    found = re.search(r"comparison accuracy: [\d.]+ % \((\d+) of (\d+)\)", stdout)
-    assert found, stdout
-    return int(found[1]), int(found[2])
 
 
 def test_the_commands_run_on_the_gpu_and_the_model_file_answers_on_the_cpu(

@@ -12,10 +12,10 @@ from models.nets import build_model
 CPU = torch.device("cpu")
 
 
-def fit(config: Config, splits: Splits, seed: int = 0):
+def fit(config: Config, splits: Splits, seed: int = 0, device: torch.device = CPU):
     return train(
         config, splits.train, {"val": splits.val},
-        mean=splits.mean, std=splits.std, seed=seed, device=CPU, threads=1,
+        mean=splits.mean, std=splits.std, seed=seed, device=device, threads=1,
     )  # fmt: skip
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from data.idx import IMAGES_MAGIC, read_idx
 from data.images import read_digit
 from data.sources import EMBEDDED, downsample
 from models import ModelFileError, load_model
-from tests.helpers import assert_one_line_error, run_cli
+from tests.helpers import accuracy_line, assert_one_line_error, run_cli
 
 MODEL = Path("studies/trained/model.safetensors")
 
@@ -40,12 +39,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--no-ablation", "--ensemble", "1", cwd=root)  # fmt: skip
     assert r.returncode == 0, r.stderr
     return root
-
-
-def accuracy_line(stdout: str) -> tuple[int, int]:
-    found = re.search(r"comparison accuracy: [\d.]+ % \((\d+) of (\d+)\)", stdout)
-    assert found, stdout
-    return int(found[1]), int(found[2])
 
 
 def test_the_model_gives_the_round_0_test_accuracy_in_a_fresh_process(trained: Path) -> None:
