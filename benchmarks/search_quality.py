@@ -45,11 +45,13 @@ STRATEGIES = {
     # TPE (multivariate) with Optuna's 10 random start-up trials, percentile pruner keeping
     # the top 25% after 3 epochs: the design of a study with the hint
     "tpe": NO_SHARE,
-    # a fifth of the trials at random: the first 40 of 200, then one in five (SMAC's 0.2);
-    # a cold start's default
-    "explore": ["--random-share", "0.2"],
+    # a fifth of the trials at random: the first 40 of 200, then one in five (SMAC's 0.2)
+    "explore": ["--random-share", "0.2", "--random-draws", "whole"],
+    # as many draws at random, of the structure only: the training settings from TPE after
+    # the first 10 trials
+    "explore-structure": ["--random-share", "0.2", "--random-draws", "structure"],
     "median": ["--pruner", "median", *NO_SHARE],  # keeps the top half after the warm-up
-    "explore-median": ["--random-share", "0.2", "--pruner", "median"],
+    "explore-median": ["--random-share", "0.2", "--random-draws", "whole", "--pruner", "median"],
     "hyperband": ["--pruner", "hyperband", *NO_SHARE],
     "qmc": ["--sampler", "qmc"],  # a scrambled Sobol sequence, no model
     "random": ["--sampler", "random"],

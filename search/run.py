@@ -42,6 +42,7 @@ from search.study import (
     DEFAULT_PRUNER,
     KEEP_SHARE,
     PRUNERS,
+    RANDOM_DRAWS,
     SAMPLERS,
     TRIAL_EPOCH_SHARE,
     WARMUP_SHARE,
@@ -67,6 +68,11 @@ def build_parser() -> Parser:
                    help="the share of the search trials drawn at random, for a model-based "
                    "sampler (tpe, gp): the first ones (at least 10) and as often among the rest "
                    f"(default: {COLD_RANDOM_SHARE} with --cold-start, else 0: the first 10)")
+    p.add_argument("--random-draws", choices=RANDOM_DRAWS, default="whole",
+                   help="what a trial drawn at random draws at random: the whole configuration, "
+                   "or its structure (family, widths, layers, batch norm, head, sharing) with "
+                   "the training settings (lr, batch size, dropout, alpha, weight decay) from "
+                   "the model (default: %(default)s)")
     p.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
                    help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
                    f"hyperband or none; the first two keep every trial for a warm-up of "
@@ -154,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             trials=args.trials,
             sampler=args.sampler,
             random_share=args.random_share,
+            random_draws=args.random_draws,
             pruner=args.pruner,
             device=args.device,
             threads=args.threads or max(1, CORES // choice.workers),

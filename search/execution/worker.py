@@ -20,7 +20,15 @@ from search.execution.request import RunRequest
 from search.execution.trials import worker_id
 from search.stopping import die_with_parent, stop_at_next_epoch
 from search.storage import SlotLock, open_storage, with_storage_retries
-from search.study import Objective, Plan, SearchData, StudySettings, make_pruner, make_sampler
+from search.study import (
+    STRUCTURE,
+    Objective,
+    Plan,
+    SearchData,
+    StudySettings,
+    make_pruner,
+    make_sampler,
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ def open_worker(
         parallel=spec.parallel or many,
         trials=spec.plan.trials,
         random_share=request.random_share or 0.0,
+        structure=STRUCTURE if request.random_draws == "structure" else None,
     )
     study.pruner = make_pruner(request.pruner, epochs=settings.trial_budget)
     objective = Objective(

@@ -15,12 +15,13 @@ from search.study.settings import (
     check_direction,
     settle,
 )
-from search.study.space import foreign_parameter, recorded_params
+from search.study.space import STRUCTURE, foreign_parameter, recorded_params
 from search.study.strategies import (
     COLD_RANDOM_SHARE,
     DEFAULT_PRUNER,
     KEEP_SHARE,
     PRUNERS,
+    RANDOM_DRAWS,
     SAMPLERS,
     WARMUP_SHARE,
     make_pruner,
@@ -38,8 +39,10 @@ __all__ = [
     "NO_BUDGET",
     "PRUNERS",
     "RACE_AFTER",
+    "RANDOM_DRAWS",
     "RANGES",
     "SAMPLERS",
+    "STRUCTURE",
     "TRIAL_EPOCH_SHARE",
     "WARMUP_SHARE",
     "Objective",

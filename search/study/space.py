@@ -101,5 +101,19 @@ def foreign_parameter(trials: Sequence[FrozenTrial]) -> str | None:
     return None
 
 
+# What a net is, as against how it is trained: the parameters a draw at random of the structure
+# draws (strategies.Explore); the others (dropout, alpha, lr, batch_size, weight_decay) are
+# training settings.
+STRUCTURE = (
+    "family",
+    "nb_filters",
+    "conv_layers",
+    "kernel_size",
+    "hidden_units",
+    "batch_norm",
+    "weight_sharing",
+    "head",
+)
+
 # The bounds of the widths `suggest_config` samples, which a budget may shrink (budget.py).
 MIN_FILTERS, MIN_HIDDEN = 8, 16

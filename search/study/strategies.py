@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Container, Sequence
+from collections.abc import Collection, Container, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -13,16 +13,25 @@ from optuna.trial import FrozenTrial, TrialState
 
 SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("percentile", "median", "hyperband", "none")
+RANDOM_DRAWS = ("whole", "structure")  # what a draw at random draws (--random-draws)
 DEFAULT_PRUNER = "percentile"
 
 
 def make_sampler(
-    name: str, *, seed: int, parallel: bool, trials: int = 0, random_share: float = 0.0
+    name: str,
+    *,
+    seed: int,
+    parallel: bool,
+    trials: int = 0,
+    random_share: float = 0.0,
+    structure: Collection[str] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Sampler `name`. With a `random_share` (TPE and GP), that share of a search of `trials`
-    is drawn at random: its first trials (the model's start-up, at least Optuna's 10) and,
-    after them, each trial with that probability (Explore)."""
-    startup = max(DEFAULT_STARTUP, round(random_share * trials))
+    is drawn at random: its first trials (at least Optuna's 10) and, after them, each trial
+    with that probability (Explore). With `structure` (parameter names), a draw at random
+    draws only those at random after the first 10 trials, and the model the rest."""
+    drawn = max(DEFAULT_STARTUP, round(random_share * trials))
+    startup = DEFAULT_STARTUP if structure is not None else drawn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         model: optuna.samplers.BaseSampler
@@ -44,7 +53,11 @@ def make_sampler(
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
         else:
             raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
-    return Explore(model, share=random_share, seed=seed) if random_share > 0 else model
+    if random_share <= 0:
+        return model
+    if structure is None:
+        return Explore(model, share=random_share, seed=seed)
+    return Explore(model, share=random_share, seed=seed, structure=structure, first=drawn)
 
 
 DEFAULT_STARTUP = 10  # TPE's and GP's random start-up trials, Optuna's default
@@ -82,10 +95,26 @@ class Explore(optuna.samplers.BaseSampler):
     """A model-based sampler that draws each trial at random instead with probability `share`
     (SMAC interleaves random configurations with probability 0.2, BOHB keeps a third): a
     family or a region the model wrote off early is still tried now and then, so a model that
-    settled on the first draws that trained well can still find better ones."""
+    settled on the first draws that trained well can still find better ones.
 
-    def __init__(self, model: optuna.samplers.BaseSampler, *, share: float, seed: int) -> None:
+    With `structure` (parameter names), a trial drawn at random draws only those at random and
+    takes the others (the training settings) from the model, and the trials numbered below
+    `first` are all drawn so: a structure the model wrote off is tried at settings the model
+    found sound, as a study's baselines are, and not cut short by the pruner for a slow start
+    that a random learning rate or batch size gave it."""
+
+    def __init__(
+        self,
+        model: optuna.samplers.BaseSampler,
+        *,
+        share: float,
+        seed: int,
+        structure: Collection[str] | None = None,
+        first: int = 0,
+    ) -> None:
         self.model = model
+        self.structure = None if structure is None else frozenset(structure)
+        self.first = first
         # Streams of their own: the model's start-up draws from a RandomSampler seeded with
         # `seed`, and the same seed here would draw those same configurations again.
         own = np.random.SeedSequence([seed, 0xE4]).generate_state(2)
@@ -96,16 +125,21 @@ class Explore(optuna.samplers.BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # A queued trial (a baseline, a race entry) has its parameters already: not drawn.
-        if "fixed_params" not in trial.system_attrs and self.rng.random() < self.share:
+        if "fixed_params" in trial.system_attrs:
+            pass
+        elif trial.number < self.first or self.rng.random() < self.share:
             self.drawn_at_random.add(trial.number)
         self.model.before_trial(study, trial)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        if trial.number in self.drawn_at_random:
+        space = self.model.infer_relative_search_space(study, trial)
+        if trial.number not in self.drawn_at_random:
+            return space
+        if self.structure is None:
             return {}
-        return self.model.infer_relative_search_space(study, trial)
+        return {name: d for name, d in space.items() if name not in self.structure}
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -121,7 +155,9 @@ class Explore(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        at_random = trial.number in self.drawn_at_random
+        at_random = trial.number in self.drawn_at_random and (
+            self.structure is None or param_name in self.structure
+        )
         sampler = self.random if at_random else self.model
         return sampler.sample_independent(study, trial, param_name, param_distribution)
 
