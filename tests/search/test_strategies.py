@@ -117,6 +117,30 @@ def test_a_random_share_keeps_trying_what_the_model_wrote_off() -> None:
     assert len(set(xs)) == len(xs)
 
 
+def test_a_draw_of_the_structure_takes_the_training_settings_from_the_model() -> None:
+    # "kind" is the structure, x a training setting the model learns to set high
+    sampler = make_sampler(
+        "tpe", seed=3, parallel=False, trials=100, random_share=0.3, structure={"kind"}
+    )
+    assert isinstance(sampler, Explore)
+    assert isinstance(sampler.model, optuna.samplers.TPESampler)
+    assert sampler.model._n_startup_trials == 10  # wholly at random: only Optuna's first 10
+    trials = searched(sampler, 100).trials
+    # the first 0.3 x 100 = 30 are drawn at random, then about 0.3 of the other 70
+    assert all(t.user_attrs.get(AT_RANDOM) for t in trials[:30])
+    later = [t for t in trials[30:] if t.user_attrs.get(AT_RANDOM)]
+    assert 10 <= len(later) <= 35
+    assert {"b", "c"} <= {t.params["kind"] for t in later}  # the structure: at random
+    whole = make_sampler("tpe", seed=3, parallel=False, trials=100, random_share=0.3)
+    whole_later = [t for t in searched(whole, 100).trials[30:] if t.user_attrs.get(AT_RANDOM)]
+
+    def mean_x(ts: list[optuna.trial.FrozenTrial]) -> float:
+        return float(np.mean([t.params["x"] for t in ts]))
+
+    # x from the model, which learnt that a high x is better; drawn whole, x is uniform
+    assert mean_x(later) > 0.7 and mean_x(later) - mean_x(whole_later) > 0.15
+
+
 def test_a_queued_trial_is_not_said_to_be_drawn_at_random() -> None:
     # a race re-runs finalists as queued trials: their parameters were never drawn
     sampler = make_sampler("tpe", seed=0, parallel=False, trials=20, random_share=0.9)
