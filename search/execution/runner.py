@@ -212,7 +212,8 @@ def run_study(
         return 0
     share = random_share(request.random_share, cold_start=settings.cold_start)
     request = replace(request, random_share=share)  # what every worker samples with
-    at_random = f"; {share:.0%} of the search drawn at random" if share else ""
+    part = " (the structure)" if request.random_draws == "structure" else ""
+    at_random = f"; {share:.0%} of the search drawn at random{part}" if share else ""
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "
         f"({plan.trials} search{race_words(plan)}); running {workers} worker(s) x "

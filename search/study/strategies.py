@@ -134,12 +134,13 @@ class Explore(optuna.samplers.BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        space = self.model.infer_relative_search_space(study, trial)
+        structure = self.structure
         if trial.number not in self.drawn_at_random:
-            return space
-        if self.structure is None:
+            return self.model.infer_relative_search_space(study, trial)
+        if structure is None:
             return {}
-        return {name: d for name, d in space.items() if name not in self.structure}
+        space = self.model.infer_relative_search_space(study, trial)
+        return {name: d for name, d in space.items() if name not in structure}
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
