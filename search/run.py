@@ -68,7 +68,7 @@ def build_parser() -> Parser:
                    help="the share of the search trials drawn at random, for a model-based "
                    "sampler (tpe, gp): the first ones (at least 10) and as often among the rest "
                    f"(default: {COLD_RANDOM_SHARE} with --cold-start, else 0: the first 10)")
-    p.add_argument("--random-draws", choices=RANDOM_DRAWS, default="whole",
+    p.add_argument("--random-draws", choices=RANDOM_DRAWS, default="structure",
                    help="what a trial drawn at random draws at random: the whole configuration, "
                    "or its structure (family, widths, layers, batch norm, head, sharing) with "
                    "the training settings (lr, batch size, dropout, alpha, weight decay) from "

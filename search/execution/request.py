@@ -28,4 +28,4 @@ class RunRequest:
     # of the search trials, drawn at random (make_sampler); None: by the study (random_share)
     random_share: float | None = None
     # what a draw at random draws: the whole configuration, or its structure only (make_sampler)
-    random_draws: str = "whole"
+    random_draws: str = "structure"

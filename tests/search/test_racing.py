@@ -80,7 +80,8 @@ def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
                 "--cold-start", "--pruner", "none", *RACE, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "cold start: the default configuration was neither queued nor raced" in r.stdout
-    assert "20% of the search drawn at random" in r.stdout  # a cold start explores
+    # a cold start explores: the structure at random, the training settings from TPE
+    assert "20% of the search drawn at random (the structure)" in r.stdout
     study = load_study(f"sqlite:///{tmp_path}/studies/cold.db", "cold")
     assert study.user_attrs["cold_start"] is True
     trials = study.get_trials()
