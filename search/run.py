@@ -40,6 +40,7 @@ from search.storage import choose_storage
 from search.study import (
     COLD_RANDOM_SHARE,
     DEFAULT_PRUNER,
+    DEFAULT_RANDOM_DRAWS,
     KEEP_SHARE,
     PRUNERS,
     RANDOM_DRAWS,
@@ -68,7 +69,7 @@ def build_parser() -> Parser:
                    help="the share of the search trials drawn at random, for a model-based "
                    "sampler (tpe, gp): the first ones (at least 10) and as often among the rest "
                    f"(default: {COLD_RANDOM_SHARE} with --cold-start, else 0: the first 10)")
-    p.add_argument("--random-draws", choices=RANDOM_DRAWS, default="structure",
+    p.add_argument("--random-draws", choices=RANDOM_DRAWS, default=DEFAULT_RANDOM_DRAWS,
                    help="what a trial drawn at random draws at random: the whole configuration, "
                    "or its structure (family, widths, layers, batch norm, head, sharing) with "
                    "the training settings (lr, batch size, dropout, alpha, weight decay) from "

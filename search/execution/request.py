@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from search.storage import StorageChoice
+from search.study import DEFAULT_RANDOM_DRAWS
 
 
 @dataclass(frozen=True)
@@ -28,4 +29,4 @@ class RunRequest:
     # of the search trials, drawn at random (make_sampler); None: by the study (random_share)
     random_share: float | None = None
     # what a draw at random draws: the whole configuration, or its structure only (make_sampler)
-    random_draws: str = "structure"
+    random_draws: str = DEFAULT_RANDOM_DRAWS

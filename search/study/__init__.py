@@ -19,6 +19,7 @@ from search.study.space import STRUCTURE, foreign_parameter, recorded_params
 from search.study.strategies import (
     COLD_RANDOM_SHARE,
     DEFAULT_PRUNER,
+    DEFAULT_RANDOM_DRAWS,
     KEEP_SHARE,
     PRUNERS,
     RANDOM_DRAWS,
@@ -33,6 +34,7 @@ from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, 
 __all__ = [
     "COLD_RANDOM_SHARE",
     "DEFAULT_PRUNER",
+    "DEFAULT_RANDOM_DRAWS",
     "DEFAULT_STUDY",
     "KEEP_SHARE",
     "NEAR_BEST",

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("percentile", "median", "hyperband", "none")
 RANDOM_DRAWS = ("whole", "structure")  # what a draw at random draws (--random-draws)
+DEFAULT_RANDOM_DRAWS = "structure"
 DEFAULT_PRUNER = "percentile"
 
 
