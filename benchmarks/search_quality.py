@@ -41,6 +41,7 @@ MODES = {"cold": ["--cold-start"], "warm": [], "budget": ["--max-params", "70000
 # Each strategy spells out its flags, so that a cell means the same search whatever the
 # defaults are when it runs.
 NO_SHARE = ["--random-share", "0"]
+STRUCTURE_DRAWS = ["--random-share", "0.2", "--random-draws", "structure"]
 STRATEGIES = {
     # TPE (multivariate) with Optuna's 10 random start-up trials, percentile pruner keeping
     # the top 25% after 3 epochs: the design of a study with the hint
@@ -49,7 +50,11 @@ STRATEGIES = {
     "explore": ["--random-share", "0.2", "--random-draws", "whole"],
     # as many draws at random, of the structure only: the training settings from TPE after
     # the first 10 trials
-    "explore-structure": ["--random-share", "0.2", "--random-draws", "structure"],
+    "explore-structure": STRUCTURE_DRAWS,
+    # the same, the draws at random never pruned: they train in full
+    "explore-structure-spared": [*STRUCTURE_DRAWS, "--spare-random-draws"],
+    # the same draws with the median pruner, which keeps half the trials at each epoch
+    "explore-structure-median": [*STRUCTURE_DRAWS, "--pruner", "median"],
     "median": ["--pruner", "median", *NO_SHARE],  # keeps the top half after the warm-up
     "explore-median": ["--random-share", "0.2", "--random-draws", "whole", "--pruner", "median"],
     "hyperband": ["--pruner", "hyperband", *NO_SHARE],

@@ -45,6 +45,7 @@ from search.study import (
     PRUNERS,
     RANDOM_DRAWS,
     SAMPLERS,
+    SPARING_PRUNERS,
     TRIAL_EPOCH_SHARE,
     WARMUP_SHARE,
     StudySettings,
@@ -74,6 +75,10 @@ def build_parser() -> Parser:
                    "or its structure (family, widths, layers, batch norm, head, sharing) with "
                    "the training settings (lr, batch size, dropout, alpha, weight decay) from "
                    "the model (default: %(default)s)")
+    p.add_argument("--spare-random-draws", action="store_true",
+                   help="never prune a trial drawn at random: it trains in full, so the model "
+                   "learns what its structure is worth at the end, not at the warm-up "
+                   f"({' and '.join(SPARING_PRUNERS)} pruners)")
     p.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
                    help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
                    f"hyperband or none; the first two keep every trial for a warm-up of "
@@ -144,7 +149,12 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.spare_random_draws and args.pruner not in SPARING_PRUNERS:
+        parser.error(
+            f"--spare-random-draws needs --pruner {' or '.join(SPARING_PRUNERS)}, not {args.pruner}"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     workers = args.workers or DEFAULT_WORKERS
     check_workers(PROG, workers)
@@ -162,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             sampler=args.sampler,
             random_share=args.random_share,
             random_draws=args.random_draws,
+            spare_random_draws=args.spare_random_draws,
             pruner=args.pruner,
             device=args.device,
             threads=args.threads or max(1, CORES // choice.workers),

@@ -213,6 +213,8 @@ def run_study(
     share = random_share(request.random_share, cold_start=settings.cold_start)
     request = replace(request, random_share=share)  # what every worker samples with
     part = " (the structure)" if request.random_draws == "structure" else ""
+    if request.spare_random_draws:
+        part += ", never pruned"
     at_random = f"; {share:.0%} of the search drawn at random{part}" if share else ""
     print(
         f"study {request.study!r}: {finished} of {total} trials finished "

@@ -89,7 +89,11 @@ def open_worker(
         random_share=request.random_share or 0.0,
         structure=STRUCTURE if request.random_draws == "structure" else None,
     )
-    study.pruner = make_pruner(request.pruner, epochs=settings.trial_budget)
+    study.pruner = make_pruner(
+        request.pruner,
+        epochs=settings.trial_budget,
+        spare_drawn_at_random=request.spare_random_draws,
+    )
     objective = Objective(
         data if data is not None else SearchData.load(settings),
         device=resolve_device(request.device),

@@ -188,15 +188,27 @@ class WarmupFirstPercentilePruner(optuna.pruners.PercentilePruner):
     decisions exactly. Several: a trial that completes while another runs counts for the
     next one."""
 
-    def __init__(self, percentile: float, *, n_startup_trials: int, n_warmup_steps: int) -> None:
+    def __init__(
+        self,
+        percentile: float,
+        *,
+        n_startup_trials: int,
+        n_warmup_steps: int,
+        spare_drawn_at_random: bool = False,
+    ) -> None:
         super().__init__(
             percentile, n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps
         )
         self.warmup = n_warmup_steps
+        # A trial drawn at random (the user attribute AT_RANDOM) is never pruned: it trains in
+        # full, so the model learns what its structure is worth at the end, not at the warm-up.
+        self.spare = spare_drawn_at_random
         self.snapshot: tuple[tuple[str, int], _Completed] | None = None  # a trial's view
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if trial.last_step is None or trial.last_step < self.warmup:
+            return False
+        if self.spare and trial.user_attrs.get(AT_RANDOM):
             return False
         key = (study.study_name, trial.number)
         if self.snapshot is None or self.snapshot[0] != key:
@@ -231,13 +243,27 @@ def warmup_epochs(epochs: int) -> int:
     return max(1, round(WARMUP_SHARE * epochs))
 
 
-def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
-    if name in ("percentile", "median"):
+SPARING_PRUNERS = ("percentile", "median")  # the pruners --spare-random-draws applies to
+
+
+def make_pruner(
+    name: str, *, epochs: int, spare_drawn_at_random: bool = False
+) -> optuna.pruners.BasePruner:
+    """Pruner `name`; with `spare_drawn_at_random` (percentile and median), a trial drawn at
+    random is never pruned."""
+    if spare_drawn_at_random and name not in SPARING_PRUNERS:
+        raise ValueError(
+            f"--spare-random-draws needs the {' or '.join(SPARING_PRUNERS)} pruner, not {name!r}"
+        )
+    if name in SPARING_PRUNERS:
         # After the warm-up, a trial goes on only while it is among the best KEEP_SHARE
         # (percentile) or half (median) of the completed trials at that epoch.
         percentile = 100 * KEEP_SHARE if name == "percentile" else 50.0
         return WarmupFirstPercentilePruner(
-            percentile, n_startup_trials=5, n_warmup_steps=warmup_epochs(epochs)
+            percentile,
+            n_startup_trials=5,
+            n_warmup_steps=warmup_epochs(epochs),
+            spare_drawn_at_random=spare_drawn_at_random,
         )
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)

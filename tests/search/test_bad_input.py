@@ -42,6 +42,10 @@ RUN_CASES = {
     "workers too many": (["--workers", "1000"], "ask fewer"),
     "unknown sampler": (["--sampler", "grid"], "--sampler"),
     "unknown pruner": (["--pruner", "asha"], "--pruner"),
+    "sparing draws with hyperband": (
+        ["--spare-random-draws", "--pruner", "hyperband"],
+        "--spare-random-draws needs --pruner percentile or median, not hyperband",
+    ),
     "unknown dataset": (["--dataset", "cifar"], "--dataset"),
     "unknown device": (["--device", "tpu"], "--device"),
     "malformed url": (["--storage", "postgresql://"], "name the database"),

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import optuna
 import pytest
+from optuna.trial import TrialState
 
 from search.study import make_pruner, make_sampler
 from search.study.strategies import AT_RANDOM, Explore, mark_drawn_at_random, warmup_epochs
+from tests.helpers import load_study, run_cli
 
 
 @pytest.mark.parametrize(
@@ -72,6 +76,38 @@ def test_the_pruner_reads_the_completed_trials_once_per_trial() -> None:
     for step in range(1, first_check + 1):
         frozen = report(new, 0.6, step)
     assert ours.prune(study, frozen)  # the next trial sees them
+
+
+@pytest.mark.parametrize("name", ["percentile", "median"])
+def test_a_spared_draw_at_random_trains_in_full(name: str) -> None:
+    """With spare_drawn_at_random, a trial drawn at random is kept at every epoch where the
+    same trial not drawn at random is pruned; without it, both are pruned."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for _ in range(6):
+        done = study.ask()
+        for step in range(1, 21):
+            done.report(0.9, step)
+        study.tell(done, 0.9)
+    drawn, plain = study.ask(), study.ask()
+    drawn.set_user_attr(AT_RANDOM, True)
+    sparing = make_pruner(name, epochs=20, spare_drawn_at_random=True)
+    usual = make_pruner(name, epochs=20)
+    for step in range(warmup_epochs(20) + 1, 21):
+        drawn.report(0.5, step)
+        plain.report(0.5, step)
+        frozen_drawn, frozen_plain = (
+            study.get_trials(deepcopy=False)[t.number] for t in (drawn, plain)
+        )
+        assert frozen_drawn.user_attrs[AT_RANDOM]
+        assert not sparing.prune(study, frozen_drawn)
+        assert sparing.prune(study, frozen_plain)
+        assert usual.prune(study, frozen_drawn)
+
+
+def test_only_the_percentile_and_median_pruners_spare_draws() -> None:
+    with pytest.raises(ValueError, match="--spare-random-draws needs"):
+        make_pruner("hyperband", epochs=20, spare_drawn_at_random=True)
 
 
 def lopsided(trial: optuna.Trial) -> float:
@@ -157,3 +193,16 @@ def test_the_start_up_is_sized_to_the_trials() -> None:
     assert isinstance(sampler, Explore) and sampler.model._n_startup_trials == 40
     plain = make_sampler("tpe", seed=0, parallel=False, trials=200)
     assert isinstance(plain, optuna.samplers.TPESampler) and plain._n_startup_trials == 10
+
+
+def test_search_run_spares_its_draws_at_random(tmp_path: Path) -> None:
+    """The real CLI with --spare-random-draws: every trial drawn at random trains in full."""
+    r = run_cli("search.run", "--trials", "16", "--workers", "1", "--study", "spare",
+                "--cold-start", "--spare-random-draws", "--epochs", "4", "--train-pairs", "100",
+                "--val-pairs", "50", "--finalists", "0", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "20% of the search drawn at random (the structure), never pruned" in r.stdout
+    trials = load_study(f"sqlite:///{tmp_path}/studies/spare.db", "spare").get_trials()
+    drawn = [t for t in trials if t.user_attrs.get(AT_RANDOM)]
+    assert len(drawn) >= 10  # the first 10 at least
+    assert all(t.state == TrialState.COMPLETE and len(t.intermediate_values) == 4 for t in drawn)
