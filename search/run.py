@@ -49,6 +49,7 @@ from search.study import (
     TRIAL_EPOCH_SHARE,
     WARMUP_SHARE,
     StudySettings,
+    sparing_refused,
 )
 
 PROG = "search.run"
@@ -151,10 +152,9 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.spare_random_draws and args.pruner not in SPARING_PRUNERS:
-        parser.error(
-            f"--spare-random-draws needs --pruner {' or '.join(SPARING_PRUNERS)}, not {args.pruner}"
-        )
+    refused = sparing_refused(args.pruner, spare_drawn_at_random=args.spare_random_draws)
+    if refused:
+        parser.error(refused)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     workers = args.workers or DEFAULT_WORKERS
     check_workers(PROG, workers)

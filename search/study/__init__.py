@@ -29,6 +29,7 @@ from search.study.strategies import (
     make_pruner,
     make_sampler,
     random_share,
+    sparing_refused,
 )
 from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, smallest_near_best
 
@@ -77,5 +78,6 @@ __all__ = [
     "shrunk",
     "smallest_near_best",
     "smallest_params",
+    "sparing_refused",
     "yardstick",
 ]

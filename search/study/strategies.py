@@ -246,15 +246,22 @@ def warmup_epochs(epochs: int) -> int:
 SPARING_PRUNERS = ("percentile", "median")  # the pruners --spare-random-draws applies to
 
 
+def sparing_refused(name: str, *, spare_drawn_at_random: bool) -> str | None:
+    """Why pruner `name` cannot spare the trials drawn at random, in one line; None if it can
+    (or is not asked to)."""
+    if spare_drawn_at_random and name not in SPARING_PRUNERS:
+        return f"--spare-random-draws needs --pruner {' or '.join(SPARING_PRUNERS)}, not {name}"
+    return None
+
+
 def make_pruner(
     name: str, *, epochs: int, spare_drawn_at_random: bool = False
 ) -> optuna.pruners.BasePruner:
     """Pruner `name`; with `spare_drawn_at_random` (percentile and median), a trial drawn at
     random is never pruned."""
-    if spare_drawn_at_random and name not in SPARING_PRUNERS:
-        raise ValueError(
-            f"--spare-random-draws needs the {' or '.join(SPARING_PRUNERS)} pruner, not {name!r}"
-        )
+    refused = sparing_refused(name, spare_drawn_at_random=spare_drawn_at_random)
+    if refused:
+        raise ValueError(refused)
     if name in SPARING_PRUNERS:
         # After the warm-up, a trial goes on only while it is among the best KEEP_SHARE
         # (percentile) or half (median) of the completed trials at that epoch.
