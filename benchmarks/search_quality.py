@@ -16,7 +16,10 @@ DIR/MODE/STRATEGY/seedS/cell.json and a cell already there is not run again, so 
 built over several sessions with the same --out. Prints, per mode, each cell's selection,
 complete search trials, one-net test accuracy and gain over the default with its 95% interval
 (paired over the rounds), each strategy's gain pooled over every round of every seed, and each
-strategy against the first one, paired over the same rounds.
+strategy against the first one, paired over the same rounds. Training's float results depend on
+the CPU's vector instructions (AVX-512 or AVX2 kernels train slightly different nets), so cells
+built on different machines may hold different default nets for one seed: the table names such
+a seed and leaves it out of the comparisons between strategies.
 
 Fidelity: one net and 5 rounds instead of the README's 3 nets, 10 rounds and the ablation. The
 final evaluation costs about a tenth of the README's (a cell is mostly its search), and a
@@ -33,6 +36,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 from search.evaluation.ablation import DEFAULT, SELECTED
 from search.evaluation.stats import Summary, paired, summarize
@@ -92,6 +97,9 @@ def run_cell(cwd: Path, *, seed: int, flags: list[str], trials: int, rounds: int
         "default": by_variant.get(DEFAULT, by_variant[SELECTED]),
         "complete": len(result["tradeoff"]["points"]),
         "over_budget": len(result["tradeoff"]["over_budget"]),
+        # Training's float results depend on the CPU's vector instructions: cells run on
+        # machines of different capability train different default nets (see unpaired below)
+        "cpu": torch.backends.cpu.get_cpu_capability(),
         "search_seconds": searched - start,
         "final_seconds": time.perf_counter() - searched,
     }
@@ -107,6 +115,17 @@ def describe(config: dict, params: int) -> str:
         parts.append(f"{config['nb_filters']} filters x{config['conv_layers']}")
     parts += [f"bn {'on' if config['batch_norm'] else 'off'}", f"{params:,} params"]
     return ", ".join(parts)
+
+
+def unpaired(cells: dict[tuple[str, int], dict]) -> dict[int, list[str]]:
+    """The seeds whose cells did not train the same default nets (run on machines whose
+    float results differ), each with the CPU capabilities its cells recorded."""
+    defaults: dict[int, set[tuple[float, ...]]] = {}
+    cpus: dict[int, set[str]] = {}
+    for (_, seed), c in cells.items():
+        defaults.setdefault(seed, set()).add(tuple(c["default"]))
+        cpus.setdefault(seed, set()).add(c.get("cpu", "not recorded"))
+    return {seed: sorted(cpus[seed]) for seed, d in defaults.items() if len(d) > 1}
 
 
 def table(mode: str, cells: dict[tuple[str, int], dict], strategies: list[str]) -> None:
@@ -131,9 +150,15 @@ def table(mode: str, cells: dict[tuple[str, int], dict], strategies: list[str]) 
                 f"{strategy} pooled over {len(pooled[strategy])} rounds ({len(seeds)} seeds "
                 f"{seeds}): gain {pct(summarize(pooled[strategy]))}"
             )
+    broken = unpaired(cells)
+    for seed, cpus in broken.items():
+        print(
+            f"seed {seed}: the default's rounds differ between its cells (CPU {', '.join(cpus)}), "
+            "so its strategies are not paired and are left out of the comparisons below"
+        )
     first = strategies[0]
     for other in strategies[1:]:
-        common = sorted(set(selected[first]) & set(selected[other]))
+        common = sorted((set(selected[first]) & set(selected[other])) - set(broken))
         a = [x for s in common for x in selected[other][s]]
         b = [x for s in common for x in selected[first][s]]
         if len(a) > 1:
