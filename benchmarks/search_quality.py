@@ -37,8 +37,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from search.evaluation.ablation import DEFAULT, SELECTED
 from search.evaluation.stats import Summary, paired, summarize
 
@@ -99,7 +97,7 @@ def run_cell(cwd: Path, *, seed: int, flags: list[str], trials: int, rounds: int
         "over_budget": len(result["tradeoff"]["over_budget"]),
         # Training's float results depend on the CPU's vector instructions: cells run on
         # machines of different capability train different default nets (see unpaired below)
-        "cpu": torch.backends.cpu.get_cpu_capability(),
+        "cpu": result["versions"]["cpu"],
         "search_seconds": searched - start,
         "final_seconds": time.perf_counter() - searched,
     }

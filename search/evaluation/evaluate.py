@@ -184,6 +184,9 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
             "python": platform.python_version(),
             "torch": torch.__version__,
             "optuna": optuna.__version__,
+            # the CPU's vector instructions: AVX-512 and AVX2 kernels train slightly different
+            # nets from one seed, so a rerun repeats these rounds on a CPU of the same kind
+            "cpu": torch.backends.cpu.get_cpu_capability(),
         },
         model=ModelFile(
             path=str(model_path(request.study)),

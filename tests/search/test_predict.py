@@ -57,7 +57,7 @@ def test_the_model_gives_the_round_0_test_accuracy_in_a_fresh_process(trained: P
     assert model.config.to_dict() == result["config"]
     assert model.info["test_accuracy"] == round0["test_accuracy"]
     assert model.info["trial"] == 2 and model.info["dataset"] == "mnist5k"
-    assert {"torch", "optuna", "python"} <= set(model.info["versions"])
+    assert {"torch", "optuna", "python", "cpu"} <= set(model.info["versions"])
 
 
 def test_another_round_draws_other_pairs(trained: Path) -> None:
