@@ -49,6 +49,7 @@ from search.study import (
     TRIAL_EPOCH_SHARE,
     WARMUP_SHARE,
     StudySettings,
+    share_refused,
     sparing_refused,
 )
 
@@ -152,7 +153,9 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    refused = sparing_refused(args.pruner, spare_drawn_at_random=args.spare_random_draws)
+    refused = share_refused(args.sampler, share=args.random_share) or sparing_refused(
+        args.pruner, spare_drawn_at_random=args.spare_random_draws
+    )
     if refused:
         parser.error(refused)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

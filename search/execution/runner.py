@@ -210,7 +210,9 @@ def run_study(
         )
         print(run_summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
         return 0
-    share = random_share(request.random_share, cold_start=settings.cold_start)
+    share = random_share(
+        request.random_share, cold_start=settings.cold_start, sampler=request.sampler
+    )
     request = replace(request, random_share=share)  # what every worker samples with
     part = " (the structure)" if request.random_draws == "structure" else ""
     if request.spare_random_draws:

@@ -29,6 +29,7 @@ from search.study.strategies import (
     make_pruner,
     make_sampler,
     random_share,
+    share_refused,
     sparing_refused,
 )
 from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, smallest_near_best
@@ -75,6 +76,7 @@ __all__ = [
     "recorded_params",
     "replay",
     "settle",
+    "share_refused",
     "shrunk",
     "smallest_near_best",
     "smallest_params",

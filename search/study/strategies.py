@@ -70,12 +70,29 @@ DEFAULT_STARTUP = 10  # TPE's and GP's random start-up trials, Optuna's default
 COLD_RANDOM_SHARE = 0.2
 
 
-def random_share(given: float | None, *, cold_start: bool) -> float:
+MODEL_SAMPLERS = ("tpe", "gp")  # the samplers a share of the trials drawn at random applies to
+
+
+def random_share(given: float | None, *, cold_start: bool, sampler: str) -> float:
     """--random-share as given, else COLD_RANDOM_SHARE for a cold start and 0 (Optuna's 10
-    start-up trials alone) for a study with the hint."""
+    start-up trials alone) for a study with the hint; 0 for a sampler with no model (random,
+    qmc), which draws every trial without one."""
+    if sampler not in MODEL_SAMPLERS:
+        return 0.0
     if given is not None:
         return given
     return COLD_RANDOM_SHARE if cold_start else 0.0
+
+
+def share_refused(sampler: str, *, share: float | None) -> str | None:
+    """Why `sampler` cannot take a share drawn at random, in one line; None if it can (or is
+    given none)."""
+    if share and sampler not in MODEL_SAMPLERS:
+        return (
+            f"--random-share needs --sampler {' or '.join(MODEL_SAMPLERS)}: {sampler} draws "
+            "every trial without a model"
+        )
+    return None
 
 
 AT_RANDOM = "drawn_at_random"  # the user attribute of a trial Explore drew at random

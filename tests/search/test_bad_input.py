@@ -46,6 +46,10 @@ RUN_CASES = {
         ["--spare-random-draws", "--pruner", "hyperband"],
         "--spare-random-draws needs --pruner percentile or median, not hyperband",
     ),
+    "a share drawn at random without a model": (
+        ["--sampler", "qmc", "--random-share", "0.3"],
+        "--random-share needs --sampler tpe or gp: qmc draws every trial without a model",
+    ),
     "unknown dataset": (["--dataset", "cifar"], "--dataset"),
     "unknown device": (["--device", "tpu"], "--device"),
     "malformed url": (["--storage", "postgresql://"], "name the database"),

@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import make_pruner, make_sampler
+from search.study import make_pruner, make_sampler, random_share
 from search.study.strategies import AT_RANDOM, Explore, mark_drawn_at_random, warmup_epochs
 from tests.helpers import load_study, run_cli
 
@@ -108,6 +108,14 @@ def test_a_spared_draw_at_random_trains_in_full(name: str) -> None:
 def test_only_the_percentile_and_median_pruners_spare_draws() -> None:
     with pytest.raises(ValueError, match="--spare-random-draws needs"):
         make_pruner("hyperband", epochs=20, spare_drawn_at_random=True)
+
+
+def test_a_share_drawn_at_random_is_the_model_samplers_alone() -> None:
+    assert random_share(None, cold_start=True, sampler="tpe") == 0.2
+    assert random_share(None, cold_start=False, sampler="gp") == 0.0
+    assert random_share(0.3, cold_start=False, sampler="tpe") == 0.3
+    assert random_share(None, cold_start=True, sampler="qmc") == 0.0  # no model to draw beside
+    assert random_share(None, cold_start=True, sampler="random") == 0.0
 
 
 def lopsided(trial: optuna.Trial) -> float:
