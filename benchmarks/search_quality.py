@@ -44,22 +44,24 @@ MODES = {"cold": ["--cold-start"], "warm": [], "budget": ["--max-params", "70000
 # Each strategy spells out its flags, so that a cell means the same search whatever the
 # defaults are when it runs.
 NO_SHARE = ["--random-share", "0"]
+PRUNED = ["--no-spare-random-draws"]  # draws at random pruned like any other trial
 STRUCTURE_DRAWS = ["--random-share", "0.2", "--random-draws", "structure"]
+WHOLE_DRAWS = ["--random-share", "0.2", "--random-draws", "whole", *PRUNED]
 STRATEGIES = {
     # TPE (multivariate) with Optuna's 10 random start-up trials, percentile pruner keeping
     # the top 25% after 3 epochs: the design of a study with the hint
     "tpe": NO_SHARE,
     # a fifth of the trials at random: the first 40 of 200, then one in five (SMAC's 0.2)
-    "explore": ["--random-share", "0.2", "--random-draws", "whole"],
+    "explore": WHOLE_DRAWS,
     # as many draws at random, of the structure only: the training settings from TPE after
     # the first 10 trials
-    "explore-structure": STRUCTURE_DRAWS,
-    # the same, the draws at random never pruned: they train in full
+    "explore-structure": [*STRUCTURE_DRAWS, *PRUNED],
+    # the same, the draws at random never pruned: they train in full (a cold start's default)
     "explore-structure-spared": [*STRUCTURE_DRAWS, "--spare-random-draws"],
     # the same draws with the median pruner, which keeps half the trials at each epoch
-    "explore-structure-median": [*STRUCTURE_DRAWS, "--pruner", "median"],
+    "explore-structure-median": [*STRUCTURE_DRAWS, *PRUNED, "--pruner", "median"],
     "median": ["--pruner", "median", *NO_SHARE],  # keeps the top half after the warm-up
-    "explore-median": ["--random-share", "0.2", "--random-draws", "whole", "--pruner", "median"],
+    "explore-median": [*WHOLE_DRAWS, "--pruner", "median"],
     "hyperband": ["--pruner", "hyperband", *NO_SHARE],
     "qmc": ["--sampler", "qmc"],  # a scrambled Sobol sequence, no model
     "random": ["--sampler", "random"],

@@ -77,10 +77,11 @@ def build_parser() -> Parser:
                    "or its structure (family, widths, layers, batch norm, head, sharing) with "
                    "the training settings (lr, batch size, dropout, alpha, weight decay) from "
                    "the model (default: %(default)s)")
-    p.add_argument("--spare-random-draws", action="store_true",
+    p.add_argument("--spare-random-draws", action=argparse.BooleanOptionalAction, default=None,
                    help="never prune a trial drawn at random: it trains in full, so the model "
                    "learns what its structure is worth at the end, not at the warm-up "
-                   f"({' and '.join(SPARING_PRUNERS)} pruners)")
+                   f"(default: on where trials are drawn at random and the pruner is "
+                   f"{' or '.join(SPARING_PRUNERS)})")
     p.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
                    help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
                    f"hyperband or none; the first two keep every trial for a warm-up of "
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     refused = share_refused(args.sampler, share=args.random_share) or sparing_refused(
-        args.pruner, spare_drawn_at_random=args.spare_random_draws
+        args.pruner, spare_drawn_at_random=bool(args.spare_random_draws)
     )
     if refused:
         parser.error(refused)

@@ -30,5 +30,6 @@ class RunRequest:
     random_share: float | None = None
     # what a draw at random draws: the whole configuration, or its structure only (make_sampler)
     random_draws: str = DEFAULT_RANDOM_DRAWS
-    # a trial drawn at random is never pruned (make_pruner)
-    spare_random_draws: bool = False
+    # a trial drawn at random is never pruned (make_pruner); None: where the pruner can spare
+    # it (spares_draws)
+    spare_random_draws: bool | None = None

@@ -38,6 +38,7 @@ from search.study import (
     random_share,
     recorded_params,
     settle,
+    spares_draws,
 )
 
 METRIC = "validation accuracy"
@@ -213,7 +214,9 @@ def run_study(
     share = random_share(
         request.random_share, cold_start=settings.cold_start, sampler=request.sampler
     )
-    request = replace(request, random_share=share)  # what every worker samples with
+    spare = spares_draws(request.spare_random_draws, share=share, pruner=request.pruner)
+    # what every worker samples and prunes with
+    request = replace(request, random_share=share, spare_random_draws=spare)
     part = " (the structure)" if request.random_draws == "structure" else ""
     if request.spare_random_draws:
         part += ", never pruned"

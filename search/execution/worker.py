@@ -92,7 +92,7 @@ def open_worker(
     study.pruner = make_pruner(
         request.pruner,
         epochs=settings.trial_budget,
-        spare_drawn_at_random=request.spare_random_draws,
+        spare_drawn_at_random=bool(request.spare_random_draws),
     )
     objective = Objective(
         data if data is not None else SearchData.load(settings),

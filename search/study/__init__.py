@@ -30,6 +30,7 @@ from search.study.strategies import (
     make_sampler,
     random_share,
     share_refused,
+    spares_draws,
     sparing_refused,
 )
 from search.study.tradeoff import NEAR_BEST, Point, front, over_budget, points, smallest_near_best
@@ -80,6 +81,7 @@ __all__ = [
     "shrunk",
     "smallest_near_best",
     "smallest_params",
+    "spares_draws",
     "sparing_refused",
     "yardstick",
 ]

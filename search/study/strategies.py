@@ -271,6 +271,17 @@ def sparing_refused(name: str, *, spare_drawn_at_random: bool) -> str | None:
     return None
 
 
+def spares_draws(given: bool | None, *, share: float, pruner: str) -> bool:
+    """--spare-random-draws as given, else on wherever trials are drawn at random and the
+    pruner can spare them: the draws at random are the search's look at structures the model
+    wrote off, and cut at the warm-up they tell it only how fast a structure starts (a cold
+    search pruned most of its batch-norm draws there and settled on nets without it,
+    docs/results.md)."""
+    if given is not None:
+        return given
+    return share > 0 and pruner in SPARING_PRUNERS
+
+
 def make_pruner(
     name: str, *, epochs: int, spare_drawn_at_random: bool = False
 ) -> optuna.pruners.BasePruner:

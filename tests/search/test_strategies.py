@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import make_pruner, make_sampler, random_share
+from search.study import make_pruner, make_sampler, random_share, spares_draws
 from search.study.strategies import AT_RANDOM, Explore, mark_drawn_at_random, warmup_epochs
 from tests.helpers import load_study, run_cli
 
@@ -118,6 +118,15 @@ def test_a_share_drawn_at_random_is_the_model_samplers_alone() -> None:
     assert random_share(None, cold_start=True, sampler="random") == 0.0
 
 
+def test_draws_at_random_are_spared_by_default_where_the_pruner_can() -> None:
+    assert spares_draws(None, share=0.2, pruner="percentile")
+    assert spares_draws(None, share=0.2, pruner="median")
+    assert not spares_draws(None, share=0.0, pruner="percentile")  # nothing drawn at random
+    assert not spares_draws(None, share=0.2, pruner="hyperband")
+    assert not spares_draws(False, share=0.2, pruner="percentile")
+    assert spares_draws(True, share=0.0, pruner="percentile")
+
+
 def lopsided(trial: optuna.Trial) -> float:
     """A space where one choice is far ahead from the first draws: a model settles on it."""
     kind = trial.suggest_categorical("kind", ["a", "b", "c"])
@@ -203,14 +212,25 @@ def test_the_start_up_is_sized_to_the_trials() -> None:
     assert isinstance(plain, optuna.samplers.TPESampler) and plain._n_startup_trials == 10
 
 
-def test_search_run_spares_its_draws_at_random(tmp_path: Path) -> None:
-    """The real CLI with --spare-random-draws: every trial drawn at random trains in full."""
+def cold_search(cwd: Path, *flags: str) -> tuple[str, list[optuna.trial.FrozenTrial]]:
+    """A small cold search by the real CLI in `cwd`: its output and its trials drawn at random."""
+    cwd.mkdir()
     r = run_cli("search.run", "--trials", "16", "--workers", "1", "--study", "spare",
-                "--cold-start", "--spare-random-draws", "--epochs", "4", "--train-pairs", "100",
-                "--val-pairs", "50", "--finalists", "0", cwd=tmp_path)  # fmt: skip
+                "--cold-start", *flags, "--epochs", "4", "--train-pairs", "100",
+                "--val-pairs", "50", "--finalists", "0", cwd=cwd)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "20% of the search drawn at random (the structure), never pruned" in r.stdout
-    trials = load_study(f"sqlite:///{tmp_path}/studies/spare.db", "spare").get_trials()
+    trials = load_study(f"sqlite:///{cwd}/studies/spare.db", "spare").get_trials()
     drawn = [t for t in trials if t.user_attrs.get(AT_RANDOM)]
     assert len(drawn) >= 10  # the first 10 at least
+    return r.stdout, drawn
+
+
+def test_a_cold_search_spares_its_draws_at_random(tmp_path: Path) -> None:
+    """The real CLI, cold, every option at its default: every trial drawn at random trains in
+    full. With --no-spare-random-draws the same search prunes some of them."""
+    said, drawn = cold_search(tmp_path / "default")
+    assert "20% of the search drawn at random (the structure), never pruned" in said
     assert all(t.state == TrialState.COMPLETE and len(t.intermediate_values) == 4 for t in drawn)
+    said, drawn = cold_search(tmp_path / "off", "--no-spare-random-draws")
+    assert "never pruned" not in said
+    assert any(t.state == TrialState.PRUNED for t in drawn)
