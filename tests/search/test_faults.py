@@ -14,6 +14,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from models import Config
 from search.execution.handle import StudyHandle
 from search.execution.heartbeat import Heartbeat, fail_stale_trials, stale_trial_ids
 from search.execution.loop import finish_trial
@@ -21,6 +22,7 @@ from search.execution.progress import show_progress
 from search.storage import HEARTBEAT_REASON, STORAGE_ERRORS, open_storage
 from search.storage.spec import parse_storage
 from search.study import Plan
+from search.study.space import recorded_params
 from search.study.states import FINISHED
 from tests.helpers import load_study
 from tests.search.postgres import allow_connections
@@ -28,11 +30,14 @@ from tests.search.workers import check_exact, running_trial_of, start, wait_for
 
 pytestmark = pytest.mark.postgres
 
-SMALL = ["--train-pairs", "300", "--val-pairs", "100", "--heartbeat", "1", "--finalists", "0"]
+SMALL = ["--val-pairs", "100", "--heartbeat", "1", "--finalists", "0"]
 
 
-def create(url: str, name: str, cwd: Path, epochs: int, trials: int) -> list[str]:
+def create(
+    url: str, name: str, cwd: Path, epochs: int, trials: int, train_pairs: int = 300
+) -> list[str]:
     args = ["--study", name, "--storage", url, "--trials", str(trials), "--workers", "1", *SMALL]
+    args += ["--train-pairs", str(train_pairs)]
     p = start([*args, "--epochs", str(epochs), "--create-only", "--no-baselines"], cwd)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
@@ -166,7 +171,10 @@ def test_a_heartbeat_starts_while_the_database_is_out_of_reach(pg_url: str) -> N
 
 
 def test_a_trial_cut_off_from_the_database_is_run_again(pg_url: str, tmp_path: Path) -> None:
-    args = create(pg_url, "cut", tmp_path, epochs=20, trials=1)
+    # The default configuration, not a random draw: a draw may train 300 pairs in 0.05 s an
+    # epoch, ending before two reports are seen. The default takes about 0.2 s on 1,000 pairs.
+    args = create(pg_url, "cut", tmp_path, epochs=20, trials=1, train_pairs=1000)
+    load_study(pg_url, "cut").enqueue_trial(recorded_params(Config()))
     p = start(args, tmp_path)
     number, _ = wait_for(lambda: running_trial_of(pg_url, "cut", {p.pid}, training=True))  # type: ignore[misc]
     # The cut must span the end of an epoch, where the trial reports: on a busy machine an
