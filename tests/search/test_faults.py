@@ -21,8 +21,7 @@ from search.execution.loop import finish_trial
 from search.execution.progress import show_progress
 from search.storage import HEARTBEAT_REASON, STORAGE_ERRORS, open_storage
 from search.storage.spec import parse_storage
-from search.study import Plan
-from search.study.space import recorded_params
+from search.study import Plan, recorded_params
 from search.study.states import FINISHED
 from tests.helpers import load_study
 from tests.search.postgres import allow_connections
