@@ -40,7 +40,7 @@ def main() -> None:
     args = p.parse_args()
     config = replace(CONFIG, epochs=args.epochs)
     seeds = [round_seed(0, r) for r in range(args.rounds)]
-    jobs = jobs_for("selected", config, seeds, train_pairs=1000, device="auto", first_net=None,
+    jobs = jobs_for("selection", config, seeds, train_pairs=1000, device="auto", first_net=None,
                     keep=None, pack=False)  # fmt: skip
     arrangements = {f"parallel ({CORES} x 1 thread)": CORES, f"sequential (1 x {CORES})": 1}
     times: dict[str, list[float]] = {name: [] for name in arrangements}

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
+from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, OLD_NAMES, ONE_NET, SELECTION
 from search.evaluation.stats import Summary, paired, summarize
 
 
@@ -52,7 +52,7 @@ def job_time(seconds: tuple[float, float] | None) -> str:
 
 # Where a variant was not trained on its own: the selection is the default configuration, or
 # its ensemble is one net (one net is then the selection itself).
-STANDS_IN = {DEFAULT: SELECTED, ONE_NET: SELECTED, DEFAULT_ONE_NET: DEFAULT}
+STANDS_IN = {DEFAULT: SELECTION, ONE_NET: SELECTION, DEFAULT_ONE_NET: DEFAULT}
 
 
 def accuracies(result: dict, variant: str) -> list[float]:
@@ -66,8 +66,8 @@ def accuracies(result: dict, variant: str) -> list[float]:
 def by_variant_rows(result: dict) -> dict[str, list[float]]:
     rows = sorted(result["rounds"], key=lambda r: r["round"])
     out: dict[str, list[float]] = {}
-    for r in rows:
-        out.setdefault(r["variant"], []).append(r["test_accuracy"])
+    for r in rows:  # a file of an earlier version names the variants by their old names
+        out.setdefault(OLD_NAMES.get(r["variant"], r["variant"]), []).append(r["test_accuracy"])
     return out
 
 
@@ -102,12 +102,12 @@ def main() -> None:
         print(f"seed {seed} done in {minutes(search + final)} ({cwd})", flush=True)
     print(f"\nmain job{' with ' + ' '.join(extra) if extra else ''}; test accuracy %, "
           "gains in points with 95% intervals, paired over the rounds")  # fmt: skip
-    header = ("seed", "trial", "selected", "default alike", "gain alike", "gain one net",
+    header = ("seed", "trial", "selection", "default alike", "gain alike", "gain one net",
               "ensemble adds", "job (search, final)")  # fmt: skip
     print(" | ".join(header))
     pooled: dict[str, list[float]] = {"alike": [], "one": []}
     for seed, result in results.items():
-        sel, dft = accuracies(result, SELECTED), accuracies(result, DEFAULT)
+        sel, dft = accuracies(result, SELECTION), accuracies(result, DEFAULT)
         one, dft_one = accuracies(result, ONE_NET), accuracies(result, DEFAULT_ONE_NET)
         pooled["alike"] += [a - b for a, b in zip(sel, dft, strict=True)]
         pooled["one"] += [a - b for a, b in zip(one, dft_one, strict=True)]

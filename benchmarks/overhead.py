@@ -38,16 +38,8 @@ from search.execution.handle import StudyHandle
 from search.execution.loop import run_trials
 from search.storage import SlotLock, StorageSpec, find_storage, open_storage
 from search.storage.spec import parse_storage
-from search.study import (
-    DEFAULT_PRUNER,
-    Objective,
-    Plan,
-    SearchData,
-    StudySettings,
-    is_race,
-    make_pruner,
-    make_sampler,
-)
+from search.study import Objective, Plan, SearchData, StudySettings, is_race
+from search.study.strategies import DEFAULT_PRUNER, make_pruner, make_sampler
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Every public storage method, RDBStorage's heartbeat ones included (what fail_stale_trials

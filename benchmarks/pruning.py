@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search.study import DEFAULT_PRUNER
+from search.study.strategies import DEFAULT_PRUNER
 
 
 def storage_url(folder: Path, pruner: str) -> str:

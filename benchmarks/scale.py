@@ -68,17 +68,9 @@ from search.execution.handle import StudyHandle
 from search.execution.loop import run_trials
 from search.storage import SlotLock, open_storage
 from search.storage.spec import parse_storage
-from search.study import (
-    DEFAULT_PRUNER,
-    Objective,
-    Plan,
-    SearchData,
-    StudySettings,
-    make_pruner,
-    make_sampler,
-)
+from search.study import Objective, Plan, SearchData, StudySettings
 from search.study.space import suggest_config
-from search.study.strategies import warmup_epochs
+from search.study.strategies import DEFAULT_PRUNER, make_pruner, make_sampler, warmup_epochs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness
 from harness.ports import free_port

@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from search.evaluation.ablation import DEFAULT, SELECTED
+from search.evaluation.ablation import DEFAULT, OLD_NAMES, SELECTION
 from search.evaluation.stats import Summary, paired, summarize
 
 MODES = {"cold": ["--cold-start"], "warm": [], "budget": ["--max-params", "70000"]}
@@ -87,16 +87,18 @@ def run_cell(cwd: Path, *, seed: int, flags: list[str], trials: int, rounds: int
     result = json.loads((cwd / "studies/digit-pairs/final_eval.json").read_text())
     by_variant: dict[str, list[float]] = {}
     for r in sorted(result["rounds"], key=lambda r: r["round"]):
-        by_variant.setdefault(r["variant"], []).append(r["test_accuracy"])
-    config = result["variants"][SELECTED]
+        by_variant.setdefault(OLD_NAMES.get(r["variant"], r["variant"]), []).append(
+            r["test_accuracy"]
+        )
+    config = result["variants"][SELECTION]
     cell = {
         "seed": seed,
         "flags": flags,
         "trial": result["trial"],
         "selection": describe(config, result["model"]["parameters"]),
-        "selected": by_variant[SELECTED],
+        "selection_test": by_variant[SELECTION],
         # The selection is the default configuration itself: the default was not trained apart.
-        "default": by_variant.get(DEFAULT, by_variant[SELECTED]),
+        "default": by_variant.get(DEFAULT, by_variant[SELECTION]),
         "complete": len(result["tradeoff"]["points"]),
         "over_budget": len(result["tradeoff"]["over_budget"]),
         # Training's float results depend on the CPU's vector instructions: cells run on
@@ -136,14 +138,14 @@ def table(mode: str, cells: dict[tuple[str, int], dict], strategies: list[str]) 
     pooled: dict[str, list[float]] = {s: [] for s in strategies}
     selected: dict[str, dict[int, list[float]]] = {s: {} for s in strategies}
     for (strategy, seed), c in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        diffs = [a - b for a, b in zip(c["selected"], c["default"], strict=True)]
+        diffs = [a - b for a, b in zip(c["selection_test"], c["default"], strict=True)]
         pooled[strategy] += diffs
-        selected[strategy][seed] = c["selected"]
+        selected[strategy][seed] = c["selection_test"]
         minutes = (c["search_seconds"] + c["final_seconds"]) / 60
-        mean = 100 * sum(c["selected"]) / len(c["selected"])
+        mean = 100 * sum(c["selection_test"]) / len(c["selection_test"])
         print(
-            f"{strategy} | {seed} | #{c['trial']}: {c['selection']} | {c['complete']} | "
-            f"{mean:.2f} | {pct(paired(c['selected'], c['default']))} | {minutes:.1f}"
+            f"{strategy} | {seed} | #{c['trial']}: {c['selection_test']} | {c['complete']} | "
+            f"{mean:.2f} | {pct(paired(c['selection_test'], c['default']))} | {minutes:.1f}"
         )
     for strategy in strategies:
         if len(pooled[strategy]) > 1:
@@ -194,7 +196,10 @@ def main() -> None:
                 cwd = args.out / mode / strategy / f"seed{seed}"
                 done = cwd / "cell.json"
                 if done.exists():
-                    cells[strategy, seed] = json.loads(done.read_text())
+                    cell = json.loads(done.read_text())
+                    if "selected" in cell:  # a cell of an earlier version
+                        cell["selection_test"] = cell.pop("selected")
+                    cells[strategy, seed] = cell
                     continue
                 flags = [*MODES[mode], *STRATEGIES[strategy]]
                 cells[strategy, seed] = run_cell(
@@ -202,7 +207,7 @@ def main() -> None:
                 )
                 c = cells[strategy, seed]
                 print(
-                    f"{mode} {strategy} seed {seed}: #{c['trial']} {c['selection']}, "
+                    f"{mode} {strategy} seed {seed}: #{c['trial']} {c['selection_test']}, "
                     f"{c['complete']} complete ({cwd})",
                     flush=True,
                 )

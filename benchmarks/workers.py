@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, workers: int, threads: int, folder: Path) -> f
         str(args.epochs),
         "--pruner",
         "none",
-        "--no-baselines",
+        "--no-queued-defaults",
         "--finalists",  # the enqueued trials alone, no race after them
         "0",
     ]

@@ -1,7 +1,14 @@
-"""Digit-pair data: the MNIST sources and the pair-generation protocol."""
+"""Digit-pair data: the MNIST sources, the pair-generation protocol, and the digit images and
+pair files a user brings."""
 
 from data.errors import DataError
-from data.images import read_digit
+from data.image_pairs import (
+    MAX_PAIRS,
+    ImagePair,
+    pairs_in_csv,
+    pairs_of_images,
+    read_image_pairs,
+)
 from data.pair_files import read_pairs
 from data.pairs import PairSet
 from data.sources import DATASETS, Source, load_source
@@ -9,12 +16,16 @@ from data.splits import Splits, make_splits
 
 __all__ = [
     "DATASETS",
+    "MAX_PAIRS",
     "DataError",
+    "ImagePair",
     "PairSet",
     "Source",
     "Splits",
     "load_source",
     "make_splits",
-    "read_digit",
+    "pairs_in_csv",
+    "pairs_of_images",
+    "read_image_pairs",
     "read_pairs",
 ]

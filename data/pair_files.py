@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +58,17 @@ def read_pairs(path: Path) -> torch.Tensor:
                 raise DataError(f"{path} holds {array.dtype} values, not numbers")
             value: object = torch.from_numpy(np.asarray(array, dtype=np.float32))
         else:
-            value = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's
+                warnings.simplefilter("ignore")
+                value = torch.load(path, map_location="cpu", weights_only=True)
     except DataError:
         raise
-    except (ValueError, OSError, EOFError, RuntimeError, pickle.UnpicklingError) as e:
+    except pickle.UnpicklingError:
+        raise DataError(
+            f"{path} cannot be read as a pair file: it holds Python objects other than tensors, "
+            "which are not loaded (loading them could run code); save one tensor with torch.save"
+        ) from None
+    except (ValueError, OSError, EOFError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{path} cannot be read as a pair file ({first[:200]})") from None
     if not isinstance(value, torch.Tensor):

@@ -57,10 +57,13 @@ def digits_comparison(digit_logits: torch.Tensor) -> torch.Tensor:
     [B, 2, 10] -> [B, 2] as (log P(a > b), log P(a <= b)), so cross-entropy on them is the
     negative log-likelihood of the target under the digit posteriors.
     """
-    p = digit_logits.float().softmax(dim=-1)
-    upper = torch.ones(10, 10, device=p.device).triu()  # upper[i, j] = 1 where i <= j
-    p_le = torch.einsum("bi,ij,bj->b", p[:, 0], upper, p[:, 1]).clamp(1e-7, 1 - 1e-7)
-    return torch.stack([torch.log1p(-p_le), torch.log(p_le)], dim=1)
+    # In fp32 whatever the autocast around it: in bf16, 1 - 1e-7 rounds to 1 and the log of
+    # P(a > b) becomes -inf.
+    with torch.autocast(digit_logits.device.type, enabled=False):
+        p = digit_logits.float().softmax(dim=-1)
+        upper = torch.ones(10, 10, device=p.device).triu()  # upper[i, j] = 1 where i <= j
+        p_le = torch.einsum("bi,ij,bj->b", p[:, 0], upper, p[:, 1]).clamp(1e-7, 1 - 1e-7)
+        return torch.stack([torch.log1p(-p_le), torch.log(p_le)], dim=1)
 
 
 class LearnedHead(nn.Module):

@@ -21,6 +21,7 @@ from models.ensemble import mean_log_posterior
 from models.loss import member_losses
 from models.nets import SIZE, digits_comparison
 from models.packed import PackedNet
+from models.precision import autocast
 from models.runs import (
     Diverged,
     EpochStats,
@@ -52,6 +53,7 @@ def train_epoch(
     data: Tensors,  # [R, n, ...]: each run's training pairs
     run_of: torch.Tensor,  # [K]: the run of each member
     streams: Sequence[Streams],
+    precision: str,
 ) -> torch.Tensor:
     """One epoch of every member; each member's mean training loss, [K]."""
     packed.train()
@@ -75,8 +77,9 @@ def train_epoch(
             )
         else:
             target = data.target[rows, idx]
-        main, digits = packed(x)
-        losses = member_losses(main, digits, target, classes, config.alpha)
+        with autocast(precision, device):
+            main, digits = packed(x)
+            losses = member_losses(main, digits, target, classes, config.alpha)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         optimizer.step()
@@ -86,7 +89,13 @@ def train_epoch(
 
 @torch.inference_mode()
 def evaluate(
-    packed: PackedNet, data: Tensors, nets: int, *, all_pairs: bool = False, first_net: bool = False
+    packed: PackedNet,
+    data: Tensors,
+    nets: int,
+    *,
+    all_pairs: bool = False,
+    first_net: bool = False,
+    precision: str = "fp32",
 ) -> tuple[list[Scores], list[Scores]]:
     """Each run's scores on its own set (data: [R, N, ...]) as an ensemble of its `nets`
     members, the way models.ensemble.Ensemble combines them; with `first_net`, also each run's
@@ -97,16 +106,19 @@ def evaluate(
     mains, digit_logits, firsts, seconds = [], [], [], []
     for start in range(0, n, EVAL_BATCH):
         x = data.x[:, start : start + EVAL_BATCH].repeat_interleave(nets, 0)  # [K, B, ...]
-        main, digits = packed(x)
+        with autocast(precision, x.device):
+            main, digits = packed(x)
+            flipped = packed(x.flip(2))[1] if every and not packed.config.weight_sharing else None
+        main, digits = main.float(), digits.float()
         mains.append(main)
         digit_logits.append(digits)
         if every:  # each image's posteriors in both positions, as scoring.both_positions
-            p = digits.float().softmax(-1)
-            if packed.config.weight_sharing:
+            p = digits.softmax(-1)
+            if flipped is None:
                 firsts.append(p.flatten(1, 2))
                 seconds.append(p.flatten(1, 2))
             else:
-                q = packed(x.flip(2))[1].float().softmax(-1)
+                q = flipped.float().softmax(-1)
                 firsts.append(torch.stack([p[:, :, 0], q[:, :, 0]], 2).flatten(1, 2))
                 seconds.append(torch.stack([q[:, :, 1], p[:, :, 1]], 2).flatten(1, 2))
     main, digits = torch.cat(mains, 1), torch.cat(digit_logits, 1)
@@ -139,6 +151,7 @@ def train_packed(
     on_epoch: Callable[[int, EpochStats], None] | None = None,
     all_pairs: bool = False,
     first_net: bool = False,
+    precision: str = "fp32",
 ) -> list[TrainResult]:
     """Train config.ensemble nets for each of `runs` as one packed network; one TrainResult per
     run, as models.training.train would give it for that run alone. The runs need training
@@ -169,14 +182,15 @@ def train_packed(
         r.first_net = TrainResult() if first_net and nets > 1 else None
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
-        losses = train_epoch(packed, optimizer, config, train_data, run_of, streams)
+        losses = train_epoch(packed, optimizer, config, train_data, run_of, streams, precision)
         schedule.step()
         per_net = losses.tolist()  # one device sync per epoch
         run_loss = [sum(per_net[i * nets : (i + 1) * nets]) / nets for i in range(len(runs))]
         for loss in run_loss:
             if not math.isfinite(loss):
                 raise Diverged(f"training loss became {loss} in epoch {epoch}")
-        scores = {name: evaluate(packed, d, nets, all_pairs=all_pairs, first_net=first_net)
+        scores = {name: evaluate(packed, d, nets, all_pairs=all_pairs, first_net=first_net,
+                                 precision=precision)
                   for name, d in evals.items()}  # fmt: skip
         share = (time.perf_counter() - start) / len(runs)  # a run's share of the pack's time
         for i, result in enumerate(results):
@@ -189,7 +203,7 @@ def train_packed(
                 )
             if on_epoch is not None:
                 on_epoch(i, stats)
-    final, alone = evaluate(packed, train_data, nets, first_net=first_net)
+    final, alone = evaluate(packed, train_data, nets, first_net=first_net, precision=precision)
     members = packed.unpack()  # in eval mode, as evaluate left the pack
     for i, result in enumerate(results):
         result.train_accuracy = final[i].comparison

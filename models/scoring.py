@@ -12,6 +12,7 @@ from data import PairSet
 from models.config import Config
 from models.ensemble import reads_digits_alone
 from models.metrics import all_pairs_accuracy
+from models.precision import autocast
 
 EVAL_BATCH = 250
 
@@ -86,7 +87,12 @@ def both_positions(
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, data: Tensors, channels_last: bool = False, *, all_pairs: bool = False
+    model: nn.Module,
+    data: Tensors,
+    channels_last: bool = False,
+    *,
+    all_pairs: bool = False,
+    precision: str = "fp32",
 ) -> Scores:
     """Comparison and digit accuracy of one net or an Ensemble in eval mode, in batches of
     EVAL_BATCH; with `all_pairs`, for a model that reads digits alone, also the accuracy over
@@ -98,11 +104,12 @@ def evaluate(
         x = data.x[start : start + EVAL_BATCH]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        main, digits = model(x)
-        mains.append(main)
-        digit_logits.append(digits)
-        if every:
-            posteriors.append(both_positions(model, x, digits))
+        with autocast(precision, x.device):
+            main, digits = model(x)
+            if every:
+                posteriors.append(both_positions(model, x, digits))
+        mains.append(main.float())
+        digit_logits.append(digits.float())
     positions = None
     if every:
         first, second = (torch.cat(p) for p in zip(*posteriors, strict=True))

@@ -1,5 +1,5 @@
-"""The one training loop, used by the search and the final evaluation alike: a configuration's
-runs, packed into one network (models/packed_training.py) or trained one net at a time."""
+"""Training a configuration's runs, for the search and the final evaluation alike: packed into
+one network (models/packed_training.py) or one net at a time (here), the same nets either way."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from models.ensemble import Ensemble
 from models.loss import pair_loss
 from models.nets import Dropout
 from models.packed_training import train_packed
+from models.precision import autocast
 from models.runs import (
     Diverged,
     EpochStats,
@@ -81,7 +82,9 @@ def new_member(config: Config, seed: int, device: torch.device, channels_last: b
     return Member(model, optimizer, schedule, streams)
 
 
-def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bool) -> float:
+def train_epoch(
+    member: Member, config: Config, data: Tensors, channels_last: bool, precision: str
+) -> float:
     """One epoch of one net; its mean training loss."""
     model = member.model
     model.train()
@@ -99,8 +102,9 @@ def train_epoch(member: Member, config: Config, data: Tensors, channels_last: bo
             target = data.target[idx]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        main, digits = model(x)
-        loss = pair_loss(main, digits, target, classes, config.alpha)
+        with autocast(precision, x.device):
+            main, digits = model(x)
+            loss = pair_loss(main, digits, target, classes, config.alpha)
         member.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         member.optimizer.step()
@@ -117,6 +121,7 @@ def train_alone(
     on_epoch: Callable[[EpochStats], None] | None,
     all_pairs: bool,
     first_net: bool,
+    precision: str,
 ) -> TrainResult:
     """One run, its nets trained one at a time (an epoch each in turn) and evaluated together."""
     channels_last = uses_channels_last(config)
@@ -134,20 +139,22 @@ def train_alone(
         losses, seconds = [], []
         for m in members:
             began = time.perf_counter()
-            losses.append(train_epoch(m, config, train_data, channels_last))
+            losses.append(train_epoch(m, config, train_data, channels_last, precision))
             seconds.append(time.perf_counter() - began)
         train_loss = sum(losses) / len(losses)
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
         scores = {
-            name: evaluate(model, d, channels_last, all_pairs=all_pairs)
+            name: evaluate(model, d, channels_last, all_pairs=all_pairs, precision=precision)
             for name, d in evals.items()
         }
         stats = epoch_stats(epoch, train_loss, scores, time.perf_counter() - start)
         if first is not None:
             began = time.perf_counter()
             alone = {
-                name: evaluate(members[0].model, d, channels_last, all_pairs=all_pairs)
+                name: evaluate(
+                    members[0].model, d, channels_last, all_pairs=all_pairs, precision=precision
+                )
                 for name, d in evals.items()
             }
             spent = seconds[0] + time.perf_counter() - began
@@ -155,10 +162,14 @@ def train_alone(
         result.history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
-    result.train_accuracy = evaluate(model, train_data, channels_last).comparison
+    result.train_accuracy = evaluate(
+        model, train_data, channels_last, precision=precision
+    ).comparison
     result.nets = [m.model for m in members]
     if first is not None:
-        first.train_accuracy = evaluate(members[0].model, train_data, channels_last).comparison
+        first.train_accuracy = evaluate(
+            members[0].model, train_data, channels_last, precision=precision
+        ).comparison
     return result
 
 
@@ -172,12 +183,13 @@ def train_runs(
     on_epoch: Callable[[int, EpochStats], None] | None = None,
     all_pairs: bool = False,
     first_net: bool = False,
+    precision: str = "fp32",
 ) -> list[TrainResult]:
     """Train `config` on each of `runs` (config.ensemble nets each): packed into one network
     where `pack` is on and a run's ensemble fits pack_size, else one net at a time; the same
     nets either way. A caller with more runs than a pack holds splits them. One TrainResult
-    per run; `on_epoch(r, stats)` hears run r's epochs (see train). The global random state
-    of the caller is left as it was."""
+    per run; `on_epoch(r, stats)` hears run r's epochs (see train); `precision` is fp32 or bf16
+    (models.precision). The global random state of the caller is left as it was."""
     if threads is not None:
         torch.set_num_threads(threads)
     fork_devices = [device] if device.type == "cuda" else []
@@ -186,13 +198,14 @@ def train_runs(
         if packed and pack_size(config, device) >= config.ensemble:
             return train_packed(
                 config, runs, device=device, on_epoch=on_epoch, all_pairs=all_pairs,
-                first_net=first_net,
+                first_net=first_net, precision=precision,
             )  # fmt: skip
         out = []
         for i, run in enumerate(runs):
             hear = None if on_epoch is None else (lambda stats, i=i: on_epoch(i, stats))
             out.append(train_alone(config, run, device=device, on_epoch=hear,
-                                   all_pairs=all_pairs, first_net=first_net))  # fmt: skip
+                                   all_pairs=all_pairs, first_net=first_net,
+                                   precision=precision))  # fmt: skip
         return out
 
 
@@ -210,6 +223,7 @@ def train(
     on_epoch: Callable[[EpochStats], None] | None = None,
     all_pairs: bool = False,
     first_net: bool = False,
+    precision: str = "fp32",
 ) -> TrainResult:
     """Train `config` on `train_pairs`, evaluating every set of `eval_pairs` after each epoch.
 
@@ -219,11 +233,13 @@ def train(
     raise to stop (a search raises optuna.TrialPruned there). With `all_pairs`, every epoch
     also scores each set over all ordered pairs of its images where the model allows (see
     models.scoring.evaluate). With `first_net`, an ensemble's first net is also scored alone
-    (TrainResult.first_net). Raises Diverged on a NaN or infinite loss.
+    (TrainResult.first_net). `precision` is the arithmetic of every forward pass: fp32, or
+    bf16 autocast (models.precision; the weights stay fp32). Raises Diverged on a NaN or
+    infinite loss.
     """
     run = Run(train_pairs, eval_pairs, mean, std, seed)
     hear = None if on_epoch is None else (lambda _, stats: on_epoch(stats))
     return train_runs(
         config, [run], device=device, pack=pack, threads=threads, on_epoch=hear,
-        all_pairs=all_pairs, first_net=first_net,
+        all_pairs=all_pairs, first_net=first_net, precision=precision,
     )[0]  # fmt: skip

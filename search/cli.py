@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from models import DEVICES, MAX_ENSEMBLE
+from models import DEVICES, MAX_ENSEMBLE, PRECISIONS
 from search.errors import FAULTS, USER_ERRORS, full_disk
 from search.machine import CORES
-from search.study import DEFAULT_STUDY, NO_BUDGET, RANGES, smallest_params
+from search.paths import DEFAULT_STUDY
+from search.study import StudySettings, smallest_params
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,7 +39,7 @@ def _number(text: str, cast: type, ok: Callable[[float], bool], wanted: str) -> 
 def study_setting(name: str) -> Callable[[str], int]:
     """The argparse type of the flag that sets study setting `name`: what StudySettings.RANGES
     says it must be, for the flag and for a stored study alike."""
-    ok, wanted = RANGES[name]
+    ok, wanted = StudySettings.RANGES[name]
 
     def parse(text: str) -> int:
         return _number(text, int, ok, wanted)
@@ -46,8 +47,33 @@ def study_setting(name: str) -> Callable[[str], int]:
     return parse
 
 
+def add_setting(
+    p: argparse.ArgumentParser, name: str, text: str, *, default: str | None = None
+) -> None:
+    """The flag of study setting `name` (--name, None where not given), its help built from the
+    one StudySettings: the range it must be in, and its default (`default` where that needs
+    words), which an existing study's own value overrides."""
+    shown = default if default is not None else str(getattr(StudySettings(), name))
+    p.add_argument(
+        "--" + name.replace("_", "-"),
+        type=study_setting(name),
+        default=None,
+        help=f"{text}; {StudySettings.RANGES[name][1]} (default: {shown}, or the study's)",
+    )
+
+
 def positive_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def count(high: int) -> Callable[[str], int]:
+    """The argparse type of a count from 1 to `high`: every count a user types has a bound
+    that fits the machine, said in its flag's help."""
+
+    def parse(text: str) -> int:
+        return _number(text, int, lambda v: 1 <= v <= high, f"1 to {high:,}")
+
+    return parse
 
 
 def ensemble_size(text: str) -> int:
@@ -62,7 +88,7 @@ def parameter_budget(text: str) -> int | None:
     "none" (no budget, NO_BUDGET; what the compose file passes when MAX_PARAMS is unset): on a
     study created with a budget, "none" is a change of it, refused like any other."""
     if text == "none":
-        return NO_BUDGET
+        return StudySettings.NO_BUDGET
     n = positive_int(text)
     smallest = smallest_params()
     if n < smallest:
@@ -130,6 +156,17 @@ def add_device_option(p: argparse.ArgumentParser) -> None:
         choices=DEVICES,
         default="auto",
         help="auto picks CUDA when present (default: %(default)s)",
+    )
+
+
+def add_precision_option(p: argparse.ArgumentParser, what: str, default: str) -> None:
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help=f"the arithmetic {what}: fp32, or bf16 autocast (weights stay fp32); auto picks "
+        "bf16 where the hardware runs it fast (a GPU of compute capability 8.0 or newer, a CPU "
+        f"with AVX-512 BF16 or AMX), else fp32 (default: {default})",
     )
 
 

@@ -26,14 +26,18 @@ class StorageDamaged(Exception):
 FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
-def full_disk(error: OSError) -> str:
-    """The one line for a write that found no space (exit 1), else "" (not this fault)."""
+def full_disk(error: OSError, *, resumes: bool = True) -> str:
+    """The one line for a write that found no space (exit 1), else "" (not this fault); with
+    `resumes` off, only what happened, for a caller to say what it means."""
     if error.errno not in FULL:
         return ""
     where = f" writing {error.filename}" if error.filename else ""
+    said = f"the disk is full ({error.strerror}{where})"
+    if not resumes:
+        return said
     return (
-        f"the disk is full ({error.strerror}{where}); free some space and re-run the same "
-        "command: every finished trial is kept, the interrupted one is run again"
+        f"{said}; free some space and re-run the same command: every finished trial is kept, "
+        "the interrupted one is run again"
     )
 
 

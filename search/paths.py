@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+DEFAULT_STUDY = "digit-pairs"  # the study a command works on without --study
 STUDIES_DIR = Path("studies")
 ARTIFACT_DIR = STUDIES_DIR / "artifacts"  # optuna-dashboard's artifact store
 MODEL_FILE = "model.safetensors"

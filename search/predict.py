@@ -1,6 +1,7 @@
 """python -m search.predict: is the first digit <= the second? Answered by a model file that
-search.final_eval saved (studies/STUDY/model.safetensors), for two images, a pair file, or
-test pairs drawn as the final evaluation draws them."""
+search.final_eval saved (studies/STUDY/model.safetensors), for pairs of image files (listed, or
+in a CSV), a pair file, or test pairs drawn as the final evaluation draws them; the answers
+printed, and written as CSV or JSON with --out."""
 
 from __future__ import annotations
 
@@ -8,24 +9,45 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
+from tqdm import tqdm
 
-from data import DATASETS, load_source, make_splits, read_digit, read_pairs
-from models import Prediction, SavedModel, load_model, resolve_device
+from data import (
+    DATASETS,
+    MAX_PAIRS,
+    ImagePair,
+    load_source,
+    make_splits,
+    pairs_in_csv,
+    pairs_of_images,
+    read_image_pairs,
+    read_pairs,
+)
+from models import SavedModel, load_model, resolve_device
+from search.answers import (
+    OUT_SUFFIXES,
+    SHOWN,
+    answer_rows,
+    shown_table,
+    summary,
+    write_answers,
+)
 from search.cli import (
     Parser,
     add_device_option,
+    add_workers_option,
+    check_workers,
+    count,
     non_negative_int,
     one_line_errors,
-    positive_int,
     seed_value,
 )
-from search.columns import table
+from search.errors import UsageError
 from search.evaluation import TEST_PAIRS, round_seed
-from search.paths import model_path
-from search.study import DEFAULT_STUDY
+from search.machine import CORES
+from search.paths import DEFAULT_STUDY, model_path
 
 PROG = "search.predict"
+PROGRESS_FROM = 1000  # images: fewer are read without a progress bar
 
 
 def build_parser() -> Parser:
@@ -34,18 +56,36 @@ def build_parser() -> Parser:
     p.add_argument("--model", type=Path, default=model_path(DEFAULT_STUDY),
                    help="a model file saved by search.final_eval (default: %(default)s)")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--images", type=Path, nargs=2, metavar=("FIRST", "SECOND"),
-                      help="two PNG or JPEG images of one digit each, any size, light on dark "
-                           "or dark on light (a transparent canvas: the opaque part is the "
-                           "digit); each is centred and scaled as MNIST's digits were")
+    what.add_argument("--images", type=Path, nargs="+", metavar="IMAGE",
+                      help="PNG or JPEG images of one digit each, any size, light on dark or "
+                           "dark on light (a transparent canvas: the opaque part is the digit), "
+                           "paired in order: a b c d answers a vs b and c vs d; each is centred "
+                           f"and scaled as MNIST's digits were; at most {MAX_PAIRS:,} pairs")
+    what.add_argument("--pairs-csv", type=Path, metavar="FILE",
+                      help="a CSV with two columns of image paths (relative to the CSV's "
+                           "folder), one pair a row, with a header row or without; further "
+                           f"columns are ignored; at most {MAX_PAIRS:,} pairs")
     what.add_argument("--pairs-file", type=Path, metavar="FILE",
                       help=".npy or .pt file of N x 2 x 14 x 14 pairs on the 0-255 scale "
                            "(the protocol's tensors); one row per pair")
     what.add_argument("--dataset", choices=DATASETS,
                       help="score test pairs drawn as search.final_eval draws them and print "
                            "the accuracy")
-    p.add_argument("--pairs", type=positive_int, default=TEST_PAIRS,
-                   help=f"with --dataset: how many test pairs (default: {TEST_PAIRS})")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="write one row per pair to FILE.csv or FILE.json (by its extension): "
+                        "the two inputs, P(first <= second), the answer, the two digits read "
+                        "and their probabilities; written atomically, never over the model "
+                        "file or an input")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="a pair whose image cannot be read is listed and left out, and every "
+                        "other pair answered (default: the first such pair ends the command "
+                        "before anything is written)")
+    add_workers_option(p, default=CORES,
+                       help=f"processes reading the images where there are many (default: "
+                            f"{CORES}, the cores)")
+    p.add_argument("--pairs", type=count(MAX_TEST_PAIRS), default=TEST_PAIRS,
+                   help=f"with --dataset: how many test pairs, 1 to {MAX_TEST_PAIRS:,} "
+                        f"(default: {TEST_PAIRS})")
     p.add_argument("--seed", type=seed_value, default=None,
                    help="with --dataset: the final evaluation's --seed whose round to draw "
                         "(default: the one the model was evaluated with)")
@@ -60,27 +100,7 @@ def build_parser() -> Parser:
     return p
 
 
-def rows(prediction: Prediction, names: list[str]) -> list[tuple[str, ...]]:
-    return [
-        (
-            name,
-            f"{p:.4f}",
-            "yes" if yes else "no",
-            f"{int(a)} {'<=' if a <= b else '>'} {int(b)}",
-            f"{pa:.3f} {pb:.3f}",
-        )
-        for name, p, yes, (a, b), (pa, pb) in zip(
-            names,
-            prediction.p_le.tolist(),
-            prediction.decision.tolist(),
-            prediction.digits.tolist(),
-            prediction.digit_p.tolist(),
-            strict=True,
-        )
-    ]
-
-
-HEADER = ("pair", "P(first <= second)", "first <= second?", "digits read", "their P")
+MAX_TEST_PAIRS = 5000  # MNIST-test's 10,000 images make 5,000 pairs
 
 
 def test_pairs(model: SavedModel, args: argparse.Namespace) -> str:
@@ -118,30 +138,79 @@ def describe(model: SavedModel) -> str:
     )
 
 
-def answer(args: argparse.Namespace) -> None:
+def check_out(args: argparse.Namespace) -> None:
+    """--out, before anything is read: a .csv or .json path in a folder that exists, and
+    neither the model file nor an input."""
+    out = args.out
+    if args.dataset is not None:
+        raise UsageError("--out writes the answers for --images, --pairs-csv or --pairs-file")
+    inputs = [args.model, *(args.images or []), args.pairs_csv, args.pairs_file]
+    if any(p is not None and p.exists() and p.resolve() == out.resolve() for p in inputs):
+        raise UsageError(f"--out {out} is an input of this command; name another file")
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise UsageError(f"--out {out}: name a .csv or a .json file")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; name a file in it")
+
+
+def image_pairs(args: argparse.Namespace) -> list[ImagePair]:
+    pairs = pairs_of_images(args.images) if args.images else pairs_in_csv(args.pairs_csv)
+    if args.out is not None:
+        out = args.out.resolve()
+        clash = next((p for p in pairs if out in (p.first.resolve(), p.second.resolve())), None)
+        if clash is not None:
+            raise UsageError(f"--out {args.out} is an image of {clash.where}; name another file")
+    return pairs
+
+
+def answer(args: argparse.Namespace) -> int:
+    listed = image_pairs(args) if args.images or args.pairs_csv else []  # before the model
+    if args.out is not None:
+        check_out(args)
     model = load_model(args.model, device=resolve_device(args.device))
     print(describe(model))
     if args.dataset is not None:
         print(test_pairs(model, args))
-        return
-    if args.images is not None:
-        pairs = torch.stack([read_digit(p) for p in args.images]).unsqueeze(0)
-        names = [" vs ".join(map(str, args.images))]
+        return 0
+    bad: list[tuple[ImagePair, str]] = []
+    if args.pairs_file is not None:
+        inputs = read_pairs(args.pairs_file)
+        names = [
+            (f"{args.pairs_file}[{i},0]", f"{args.pairs_file}[{i},1]") for i in range(len(inputs))
+        ]
     else:
-        pairs = read_pairs(args.pairs_file)
-        names = [str(i) for i in range(len(pairs))]
-    print(table(rows(model.predict(pairs), names), header=HEADER))
+        pairs = listed
+        images = len({p for pair in pairs for p in (pair.first, pair.second)})
+        with tqdm(total=images, unit="image", desc="reading", disable=images < PROGRESS_FROM,
+                  file=sys.stderr) as bar:  # fmt: skip
+            read = read_image_pairs(
+                pairs, skip_bad=args.skip_bad, workers=args.workers, advance=bar.update
+            )
+        inputs, bad = read.inputs, read.bad
+        names = [pair.names for pair in read.pairs]
+    rows = answer_rows(model.predict(inputs), names)
+    print(shown_table(rows) if len(rows) <= SHOWN else summary(rows))
+    if args.out is not None:
+        write_answers(args.out, rows)
+        print(f"wrote {len(rows):,} answers to {args.out}")
+    for pair, why in bad:
+        print(f"{PROG}: skipped {pair.where}: {why}", file=sys.stderr)
+    if bad:
+        print(f"{PROG}: skipped {len(bad):,} of {len(bad) + len(rows):,} pairs", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_workers(PROG, args.workers)
     try:
         with one_line_errors(PROG):
-            answer(args)
+            return answer(args)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

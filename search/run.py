@@ -19,60 +19,53 @@ from typing import Any
 import optuna
 
 from data import DATASETS
+from models import DEFAULT_PRECISION
 from search.cli import (
     Parser,
     add_device_option,
+    add_precision_option,
+    add_setting,
     add_study_options,
     add_workers_option,
     check_workers,
-    ensemble_size,
+    count,
     heartbeat_seconds,
     one_line_errors,
     parameter_budget,
     positive_float,
     positive_int,
     share,
-    study_setting,
 )
 from search.execution import RunRequest, run
 from search.machine import CORES
 from search.storage import choose_storage
-from search.study import (
-    COLD_RANDOM_SHARE,
-    DEFAULT_PRUNER,
-    DEFAULT_RANDOM_DRAWS,
-    KEEP_SHARE,
-    PRUNERS,
-    RANDOM_DRAWS,
-    SAMPLERS,
-    SPARING_PRUNERS,
-    TRIAL_EPOCH_SHARE,
-    WARMUP_SHARE,
-    StudySettings,
-    share_refused,
-    sparing_refused,
-)
+from search.study import Strategy, StudySettings
 
 PROG = "search.run"
 # Single-threaded processes, one per core, finish more trials a minute than one process with a
 # thread per core (benchmarks/workers.py; docs/performance.md).
 DEFAULT_WORKERS = CORES
 DEFAULTS = StudySettings()
+STRATEGY = Strategy()
+MAX_TRIALS = 100_000  # docs/workers.md measures studies of 10,000
 
 
 def build_parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__)
     # fmt: off
-    p.add_argument("--trials", type=positive_int, default=200,
-                   help="target total of finished (complete + pruned) trials (default: 200)")
+    p.add_argument("--trials", type=count(MAX_TRIALS), default=200,
+                   help="target total of finished (complete + pruned) trials, 1 to "
+                   f"{MAX_TRIALS:,} (default: 200)")
     add_study_options(p)
-    p.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+    p.add_argument("--sampler", choices=Strategy.SAMPLERS, default=STRATEGY.sampler,
                    help="tpe (multivariate), random, qmc or gp (default: %(default)s)")
     p.add_argument("--random-share", type=share, default=None,
                    help="the share of the search trials drawn at random, for a model-based "
                    "sampler (tpe, gp): the first ones (at least 10) and as often among the rest "
-                   f"(default: {COLD_RANDOM_SHARE} with --cold-start, else 0: the first 10)")
-    p.add_argument("--random-draws", choices=RANDOM_DRAWS, default=DEFAULT_RANDOM_DRAWS,
+                   f"(default: {Strategy.COLD_RANDOM_SHARE} in a cold study, else 0: the first "
+                   "10)")
+    p.add_argument("--random-draws", choices=Strategy.RANDOM_DRAWS,
+                   default=STRATEGY.random_draws,
                    help="what a trial drawn at random draws at random: the whole configuration, "
                    "or its structure (family, widths, layers, batch norm, head, sharing) with "
                    "the training settings (lr, batch size, dropout, alpha, weight decay) from "
@@ -81,14 +74,12 @@ def build_parser() -> Parser:
                    help="never prune a trial drawn at random: it trains in full, so the model "
                    "learns what its structure is worth at the end, not at the warm-up "
                    f"(default: on where trials are drawn at random and the pruner is "
-                   f"{' or '.join(SPARING_PRUNERS)})")
-    p.add_argument("--pruner", choices=PRUNERS, default=DEFAULT_PRUNER,
-                   help=f"percentile (keeps the top {KEEP_SHARE:.0%}% at each epoch), median, "
-                   f"hyperband or none; the first two keep every trial for a warm-up of "
-                   f"{WARMUP_SHARE:.0%}% of the epochs (default: %(default)s)")
-    p.add_argument("--seed", type=study_setting("seed"), default=None,
-                   help=f"seed of the data split, sampler and trials (default: {DEFAULTS.seed}, "
-                   "or the study's)")
+                   f"{' or '.join(Strategy.SPARING_PRUNERS)})")
+    p.add_argument("--pruner", choices=Strategy.PRUNERS, default=STRATEGY.pruner,
+                   help=f"percentile (keeps the top {Strategy.KEEP_SHARE:.0%}% at each epoch), "
+                   "median, hyperband or none; the first two keep every trial for a warm-up of "
+                   f"{Strategy.WARMUP_SHARE:.0%}% of the epochs (default: %(default)s)")
+    add_setting(p, "seed", "seed of the data split, sampler and trials")
     p.add_argument("--timeout", type=positive_float, default=None,
                    help="seconds after which no new trial starts (default: none)")
     p.add_argument("--dataset", choices=DATASETS, default=None,
@@ -98,26 +89,21 @@ def build_parser() -> Parser:
                    help="folder of the MNIST IDX files for --dataset mnist, fetched there where "
                         "missing (default: the study's, else ~/.cache/digit-pair-search/mnist)")
     add_device_option(p)
-    p.add_argument("--epochs", type=study_setting("epochs"), default=None,
-                   help="epochs of a one-net trial and of every net of the final evaluation "
-                   f"(default: {DEFAULTS.epochs}, or the study's)")
-    p.add_argument("--trial-nets", type=ensemble_size, default=None,
-                   help="nets a trial trains side by side and is scored on as their ensemble "
-                   f"(default: {DEFAULTS.trial_nets}, or the study's)")
-    p.add_argument("--trial-epochs", type=study_setting("trial_epochs"), default=None,
-                   help="epochs of each of a trial's nets (default: "
-                   f"{round(100 * TRIAL_EPOCH_SHARE)}%% of --epochs with several nets, all of "
-                   "them with one; or the study's)")
-    p.add_argument("--train-pairs", type=study_setting("train_pairs"), default=None,
-                   help=f"training pairs (default: {DEFAULTS.train_pairs}, or the study's)")
-    p.add_argument("--val-pairs", type=study_setting("val_pairs"), default=None,
-                   help="validation pairs (default: what the train pool has left, up to 1000)")
-    p.add_argument("--finalists", type=study_setting("finalists"), default=None,
-                   help="the best configurations raced after the search, with the default one, "
-                   f"on further seeds; 0: no race (default: {DEFAULTS.finalists}, or the "
-                   "study's)")
-    p.add_argument("--race-seeds", type=study_setting("race_seeds"), default=None,
-                   help=f"seeds of the race (default: {DEFAULTS.race_seeds}, or the study's)")
+    add_precision_option(p, "every trial of the study trains in (a study setting: auto is "
+                         "resolved when the study is created)",
+                         f"{DEFAULT_PRECISION}, or the study's")
+    add_setting(p, "epochs", "epochs of a one-net trial and of every net of the final evaluation")
+    add_setting(p, "trial_nets", "nets a trial trains side by side and is scored on as their "
+                "ensemble")
+    part = round(100 * StudySettings.TRIAL_EPOCH_SHARE)
+    add_setting(p, "trial_epochs", "epochs of each of a trial's nets",
+                default=f"{part}%% of --epochs with several nets, all of them with one")
+    add_setting(p, "train_pairs", "training pairs")
+    add_setting(p, "val_pairs", "validation pairs",
+                default="what the train pool has left, up to 1000")
+    add_setting(p, "finalists", "the best configurations raced after the search, with the "
+                "default one, on further seeds; 0: no race")
+    add_setting(p, "race_seeds", "seeds of the race")
     add_workers_option(p, default=None,
                        help=f"worker processes on this machine (default: {DEFAULT_WORKERS}, one "
                        "per core; 1 on SQLite)")
@@ -128,15 +114,16 @@ def build_parser() -> Parser:
                    "start")
     p.add_argument("--cold-start", action="store_const", const=True, default=None,
                    help="search with no hint: Config's defaults are neither queued first nor "
-                   "raced as the yardstick (a study setting; default: both)")
+                   "raced (a cold study; a study setting; default: both, a warm study)")
     p.add_argument("--max-params", type=parameter_budget, default=None,
                    help="a parameter budget: a configuration whose net has more parameters is "
                    "never trained nor counted in --trials, and the default configuration, "
                    "where it is over, is raced shrunk to fit; none: no budget (a study "
                    "setting; default: none, or the study's)")
-    p.add_argument("--no-baselines", action="store_true",
+    p.add_argument("--no-queued-defaults", "--no-baselines", action="store_true",
                    help="do not queue Config's default configuration of each family as a new "
-                   "study's first trials (queued by default)")
+                   "warm study's first trials (queued by default; --no-baselines is its old "
+                   "name)")
     p.add_argument("--heartbeat", type=heartbeat_seconds, default=20,
                    help="seconds between heartbeats on RDB storages; a trial silent for three "
                    "is failed and retried (default: %(default)s)")
@@ -154,9 +141,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    refused = share_refused(args.sampler, share=args.random_share) or sparing_refused(
-        args.pruner, spare_drawn_at_random=bool(args.spare_random_draws)
-    )
+    strategy = Strategy(**{f.name: getattr(args, f.name) for f in fields(Strategy)})
+    refused = strategy.refused()
     if refused:
         parser.error(refused)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -173,17 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             storage=choice,
             given=given_settings(args),
             trials=args.trials,
-            sampler=args.sampler,
-            random_share=args.random_share,
-            random_draws=args.random_draws,
-            spare_random_draws=args.spare_random_draws,
-            pruner=args.pruner,
+            strategy=strategy,
             device=args.device,
             threads=args.threads or max(1, CORES // choice.workers),
             heartbeat=args.heartbeat,
             timeout=args.timeout,
             create_only=args.create_only,
-            baselines=not args.no_baselines,
+            queue_defaults=not args.no_queued_defaults,
         )
         return run(request)
 

@@ -1,6 +1,7 @@
 """How every command stops: each stop handler a process installs, in one place.
 
-A stop is Ctrl-C (SIGINT) or SIGTERM (a `kill`, a supervisor, `docker stop`). search.run,
+A stop is Ctrl-C (SIGINT), SIGTERM (a `kill`, a supervisor, `docker stop`) or SIGHUP (the
+terminal closed), each handled alike. search.run,
 search.final_eval and search.dashboard begin with `exit_quietly` (a stop while they import,
 load data or open the study ends them with one line and exit 130), and then, phase by phase:
 
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing import resource_tracker
 
-STOPS = {signal.SIGINT, signal.SIGTERM}
+STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 PR_SET_PDEATHSIG = 1  # prctl(2)
 WORKER = "DIGIT_PAIRS_WORKER"  # set for the worker processes a command spawns
 
@@ -65,10 +66,10 @@ def quiet_spawned_processes() -> None:
 
 
 def raise_on_interrupt() -> None:
-    """Ctrl-C and SIGTERM (a `kill`, a supervisor, `docker stop`) both raise KeyboardInterrupt,
-    so a command ends the same way on either: its children ended, one line, exit 130."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    """Every stop (Ctrl-C, SIGTERM, a closed terminal's SIGHUP) raises KeyboardInterrupt, so a
+    command ends the same way on each: its children ended, one line, exit 130."""
+    for signum in STOPS:
+        signal.signal(signum, signal.default_int_handler)
 
 
 @contextmanager
@@ -142,9 +143,10 @@ def on_stop(action: Callable[[], None]) -> None:
 
 
 def leave_stops_to_parent() -> None:
-    """A pool process ignores Ctrl-C, which its parent handles by ending the pool; a SIGTERM of
-    its own ends it."""
+    """A pool process ignores Ctrl-C and a closed terminal, which its parent handles by ending
+    the pool; a SIGTERM of its own ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     let_stops_through()  # blocked while the process started (children_start_deaf)
 
 

@@ -1,21 +1,30 @@
-"""The variants a final evaluation trains on the same rounds as the selected configuration."""
+"""The variants a final evaluation trains on the same rounds as the selection."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from models import Config
-from search.study import narrowest, shrunk
+from search.study import fitted
 
-SELECTED = "selected"
-DEFAULT = "default config"  # the search's yardstick: Config's defaults, the study's epochs
-ONE_NET = "selected, one net"  # the selection without its ensemble
-DEFAULT_ONE_NET = "default config, one net"  # the yardstick without its ensemble
+SELECTION = "selection"
+DEFAULT = "default"  # the default configuration (the shrunk default under a budget)
+ONE_NET = "selection, one net"  # the selection without its ensemble
+DEFAULT_ONE_NET = "default, one net"  # the default without its ensemble
+MLP = "mlp"
+# The names a final evaluation's JSON held before: read where a file holds them.
+OLD_NAMES = {
+    "selected": SELECTION,
+    "default config": DEFAULT,
+    "selected, one net": ONE_NET,
+    "default config, one net": DEFAULT_ONE_NET,
+    "mlp baseline": MLP,
+}
 
 
 def default_config(epochs: int) -> Config:
-    """The configuration a search must beat: Config's defaults (the siamese baseline a new
-    study queues first) with the study's epoch budget."""
+    """The default configuration, which every search is measured against: Config's defaults
+    (the siamese default a new warm study queues first) with the study's epoch budget."""
     return Config(epochs=epochs)
 
 
@@ -24,28 +33,28 @@ def variants(
     *,
     ablation: bool,
     ensemble: int = 1,
-    yardstick: Config | None = None,
+    default: Config | None = None,
     size: int | None = None,
 ) -> dict[str, Config]:
-    """The selected config, trained as `ensemble` nets, and the default configuration trained
+    """The selection, trained as `ensemble` nets, and the default configuration trained
     the same way (unless it is the selection), so that the gain compares like with like; with
     more than one net, each of the two also as one net (its ensemble's first net), so that the
     search's gain shows one net against one net, apart from what the ensemble adds; and with
-    ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and the mlp
-    baseline, one net each with the selected hyper-parameters.
+    ablation, weight sharing on/off x auxiliary loss on/off (alpha = 1 is off) and an mlp, one
+    net each with the selection's hyper-parameters.
 
-    `yardstick` is the default configuration, or the default shrunk to the budget; with `size`
+    `default` is the default configuration, or the shrunk default under a budget; with `size`
     (a study with a budget), an ablation variant larger than `size` parameters is shrunk to it,
     so that weight sharing and the auxiliary loss are judged at the selection's size."""
     single = replace(config, ensemble=1)
-    default = replace(yardstick or default_config(config.epochs), epochs=config.epochs, ensemble=1)
-    out = {SELECTED: replace(single, ensemble=ensemble)}
+    base = replace(default or default_config(config.epochs), epochs=config.epochs, ensemble=1)
+    out = {SELECTION: replace(single, ensemble=ensemble)}
     if ensemble > 1:
         out[ONE_NET] = single
-    if default != single:
-        out[DEFAULT] = replace(default, ensemble=ensemble)
+    if base != single:
+        out[DEFAULT] = replace(base, ensemble=ensemble)
         if ensemble > 1:
-            out[DEFAULT_ONE_NET] = default
+            out[DEFAULT_ONE_NET] = base
     if not ablation:
         return out
     aux_alpha = single.alpha if single.alpha < 1.0 else 0.5
@@ -55,18 +64,10 @@ def variants(
             v = replace(single, weight_sharing=ws, alpha=aux_alpha if aux else 1.0)
             if v != single:
                 name = single.family + (f" ws={'on' if ws else 'off'}" if siamese else "")
-                out[f"{name} aux={'on' if aux else 'off'}"] = at_size(v, size)
+                out[f"{name} aux={'on' if aux else 'off'}"] = fitted(v, size)
     if single.family != "mlp":
-        out["mlp baseline"] = at_size(replace(single, family="mlp", weight_sharing=False), size)
+        out[MLP] = fitted(replace(single, family="mlp", weight_sharing=False), size)
     return out
-
-
-def at_size(config: Config, size: int | None) -> Config:
-    """`config` shrunk to at most `size` parameters where it is larger (None: as it is); the
-    smallest widths of the space where even they are larger."""
-    if size is None:
-        return config
-    return shrunk(config, size) or narrowest(config)
 
 
 def first_nets(configs: dict[str, Config]) -> dict[str, str]:

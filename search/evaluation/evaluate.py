@@ -14,9 +14,9 @@ import optuna
 import torch
 
 from data import load_source
-from models import parameter_count, resolve_device
+from models import parameter_count, resolve_device, resolve_precision
 from search.errors import UsageError
-from search.evaluation.ablation import SELECTED, first_nets, variants
+from search.evaluation.ablation import SELECTION, first_nets, variants
 from search.evaluation.publish import check_publishable, recover
 from search.evaluation.result import (
     EvalResult,
@@ -27,16 +27,15 @@ from search.evaluation.result import (
     summarize_variants,
 )
 from search.evaluation.rounds import TEST_PAIRS, KeptModel, evaluate_rounds, jobs_for, round_seed
-from search.paths import model_path
-from search.storage import find_storage, open_storage
+from search.paths import MODEL_FILE
+from search.storage import find_storage, open_storage, study_folder
 from search.study import (
     StudySettings,
+    Tradeoff,
     check_direction,
-    over_budget,
+    default_in_budget,
     pick_trial,
-    points,
     replay,
-    yardstick,
 )
 
 
@@ -46,7 +45,7 @@ class EvalRequest:
 
     study: str
     storage: str | None  # --storage as given; None: the study's file under studies/
-    trial: int | None  # None: the race's winner, else the search's best trial
+    trial: int | None  # None: the race's selection (the search's best where there is no race)
     rounds: int
     seed: int
     workers: int
@@ -56,6 +55,7 @@ class EvalRequest:
     ablation: bool
     command: str  # as the user typed it, passwords masked
     pack: bool = True  # a variant's nets over several rounds trained as one packed network
+    precision: str | None = None  # models.precision; None: the study's
 
 
 DEFAULT_ENSEMBLE = 3
@@ -87,9 +87,11 @@ class Evaluation:
     study: optuna.Study
     result: EvalResult
     kept: KeptModel  # the selection's nets of round 0
+    folder: Path  # where it is published (search.storage's study_folder)
 
 
-def load_study(name: str, storage_flag: str | None) -> optuna.Study:
+def load_study(name: str, storage_flag: str | None) -> tuple[optuna.Study, Path]:
+    """The study, and the folder its results go to."""
     spec = find_storage(name, storage_flag)
     storage = open_storage(spec, create=False)
     try:
@@ -100,28 +102,30 @@ def load_study(name: str, storage_flag: str | None) -> optuna.Study:
             f"no study {name!r} in {spec.shown} (it has: {', '.join(names) or 'none'})"
         ) from None
     check_direction(study)
-    return study
+    return study, study_folder(name, spec)
 
 
 def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Evaluation:
     """Train the variants over the rounds and return the typed result; `say` hears what is
     about to be trained. Every check a user's input can fail comes before any training."""
-    resolve_device(request.device)
-    study = load_study(request.study, request.storage)
+    device = resolve_device(request.device)
+    study, folder = load_study(request.study, request.storage)
     settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
+    precision = resolve_precision(request.precision or settings.precision, device)
     trial, why = pick_trial(study, request.trial)
     trials = study.get_trials(deepcopy=False)
+    tradeoff = Tradeoff.of(trials, settings.max_params)
     if request.data_dir is not None:
         settings = replace(settings, data_dir=str(request.data_dir))
     config = replay(trial, epochs=settings.epochs)
     params = parameter_count(config)
     ensemble = nets_within(request, settings, trial.number, params)
-    found = yardstick(settings.max_params, epochs=settings.epochs)
+    found = default_in_budget(settings.max_params, epochs=settings.epochs)
     configs = variants(
         config,
         ablation=request.ablation,
         ensemble=ensemble,
-        yardstick=found.config if found else None,
+        default=found.config if found else None,
         size=params if settings.max_params is not None else None,
     )
     seeds = [round_seed(request.seed, r) for r in range(request.rounds)]
@@ -129,15 +133,15 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     per_variant = [
         jobs_for(name, c, seeds, train_pairs=settings.train_pairs, device=request.device,
                  first_net=first.get(name),
-                 keep=0 if name == SELECTED else None,  # round 0: no round is picked for its luck
-                 pack=request.pack)
+                 keep=0 if name == SELECTION else None,  # round 0: no round is picked for its luck
+                 pack=request.pack, precision=precision)
         for name, c in configs.items()
         if name not in first.values()
     ]  # fmt: skip
     # Round-robin over the variants, so that the processes share the rounds' order.
     jobs = [j for group in itertools.zip_longest(*per_variant) for j in group if j is not None]
-    check_publishable(request.study)
-    for line in recover(study):
+    check_publishable(folder)
+    for line in recover(study, folder):
         say(line)
     # Check the data once here: a bad --data-dir ends in one line before any work starts.
     source = load_source(settings.dataset, Path(settings.data_dir) if settings.data_dir else None)
@@ -149,7 +153,7 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
         )
     say(f"study {request.study!r}: {why}")
     if settings.max_params is not None and found is not None:
-        say(f"parameter budget {settings.max_params:,}: the yardstick is {found.why}")
+        say(f"parameter budget {settings.max_params:,}: the default is {found.why}")
     nets = f" as {ensemble} nets" if ensemble > 1 else ""
     say(
         f"trial #{trial.number}{nets} (search validation {100 * (trial.value or 0):.2f} %): "
@@ -161,7 +165,7 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
     )
     rows, kept = done.rows, done.kept
     assert kept is not None, "round 0 of the selection keeps its nets"
-    selected = configs[SELECTED]
+    chosen = configs[SELECTION]
     result = EvalResult(
         study=request.study,
         trial=trial.number,
@@ -189,16 +193,17 @@ def evaluate(request: EvalRequest, *, say: Callable[[str], None] = print) -> Eva
             "cpu": torch.backends.cpu.get_cpu_capability(),
         },
         model=ModelFile(
-            path=str(model_path(request.study)),
+            path=str(folder / MODEL_FILE),
             round=kept.round,
             seed=kept.seed,
             test_accuracy=kept.test_accuracy,
-            nets=selected.ensemble,
+            nets=chosen.ensemble,
             parameters=params,
         ),
         max_params=settings.max_params,
-        yardstick=found.name if found else "none: nothing of the default's kind fits the budget",
-        points=points(trials, settings.max_params),
-        over_budget=over_budget(trials, settings.max_params),
+        precision=precision,
+        default_is=found.name if found else "none: nothing of the default's kind fits the budget",
+        points=tradeoff.points,
+        over_budget=tradeoff.over_budget,
     )
-    return Evaluation(study, result, kept)
+    return Evaluation(study, result, kept, folder)

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from models import Config
-from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTED
+from search.evaluation.ablation import DEFAULT, DEFAULT_ONE_NET, ONE_NET, SELECTION
 from search.evaluation.rounds import RoundResult
 from search.evaluation.stats import Summary, paired, summarize
-from search.study import Point, front, smallest_near_best
+from search.study import Point, Tradeoff
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class EvalResult:
     train_pairs: int
     test_pairs: int
     summary: dict[str, VariantSummary]
-    gain: Summary  # selected - default configuration, both as ensemble.nets, paired over rounds
+    gain: Summary  # selection - default configuration, both as ensemble.nets, paired over rounds
     one_net_gain: Summary | None  # the same, both as one net (their ensembles' first nets)
     ensemble_gain: Summary | None  # the selection - the selection as one net
     rounds: list[RoundResult]
@@ -59,27 +59,28 @@ class EvalResult:
     # Accuracy against size: the study's budget (None: none), what the default variant is and
     # why, every complete search trial's (value, size) and the sizes of those over the budget.
     max_params: int | None = None
-    yardstick: str = "the default configuration"
+    precision: str = "fp32"  # the arithmetic every net trained in (models.precision)
+    default_is: str = "the default configuration"  # or the shrunk default, in words
     points: list[Point] = field(default_factory=list)
     over_budget: list[int] = field(default_factory=list)
 
     @property
     def front(self) -> list[Point]:
         """The search trials no other beats on both validation accuracy and size."""
-        return front(self.points)
+        return Tradeoff(self.points, self.over_budget).front
 
     @property
     def smallest_near_best(self) -> Point | None:
-        return smallest_near_best(self.points)
+        return Tradeoff(self.points, self.over_budget).smallest_near_best
 
     @property
     def config(self) -> Config:
-        return self.variants[SELECTED]
+        return self.variants[SELECTION]
 
     @property
     def default_variant(self) -> str:
         """The variant that is the default configuration: its own, or the selection itself."""
-        return DEFAULT if DEFAULT in self.variants else SELECTED
+        return DEFAULT if DEFAULT in self.variants else SELECTION
 
     def runs(self, variant: str) -> list[RoundResult]:
         """A variant's rounds in round order."""
@@ -110,7 +111,8 @@ class EvalResult:
             "versions": self.versions,
             "model": asdict(self.model),
             "max_params": self.max_params,
-            "yardstick": self.yardstick,
+            "precision": self.precision,
+            "default_is": self.default_is,
             "tradeoff": {
                 "points": [asdict(p) for p in self.points],
                 "front": [p.trial for p in self.front],
@@ -124,7 +126,7 @@ def summarize_variants(
     rows: Sequence[RoundResult], configs: Mapping[str, Config]
 ) -> dict[str, VariantSummary]:
     """Per variant: train and test accuracy over rounds, and the paired test difference (the
-    rounds share their data, so the difference is paired) to the selected configuration, or,
+    rounds share their data, so the difference is paired) to the selection, or,
     where the selection is an ensemble, a one-net variant's to the selection as one net, so
     that every comparison is like with like."""
     grouped = by_variant(rows)
@@ -132,7 +134,7 @@ def summarize_variants(
     out = {}
     for name, runs in by.items():
         test = [r.test_accuracy for r in runs]
-        versus = None if name == SELECTED else SELECTED
+        versus = None if name == SELECTION else SELECTION
         if ONE_NET in by and configs[name].ensemble == 1 and name != ONE_NET:
             versus = ONE_NET
         out[name] = VariantSummary(
@@ -161,8 +163,8 @@ def gain_over_default(rows: Sequence[RoundResult]) -> Summary:
     """Test accuracy of the selection minus the default configuration's, trained alike (the
     same number of nets), round by round; zero when the selection is the default
     configuration."""
-    default = DEFAULT if DEFAULT in {r.variant for r in rows} else SELECTED
-    return paired(test_accuracies(rows, SELECTED), test_accuracies(rows, default))
+    default = DEFAULT if DEFAULT in {r.variant for r in rows} else SELECTION
+    return paired(test_accuracies(rows, SELECTION), test_accuracies(rows, default))
 
 
 def one_net_gain(rows: Sequence[RoundResult]) -> Summary | None:
@@ -179,4 +181,4 @@ def ensemble_gain(rows: Sequence[RoundResult]) -> Summary | None:
     round by round; None without an ensemble."""
     if ONE_NET not in {r.variant for r in rows}:
         return None
-    return paired(test_accuracies(rows, SELECTED), test_accuracies(rows, ONE_NET))
+    return paired(test_accuracies(rows, SELECTION), test_accuracies(rows, ONE_NET))

@@ -49,6 +49,7 @@ class Job:
     first_net: str | None = None
     keep: int | None = None  # the round whose trained nets are handed back (the model file)
     pack: bool = True
+    precision: str = "fp32"  # models.precision, resolved
 
 
 def jobs_for(
@@ -61,6 +62,7 @@ def jobs_for(
     first_net: str | None,
     keep: int | None,
     pack: bool,
+    precision: str,
 ) -> list[Job]:
     """A variant's rounds as jobs: as many rounds to a job as a pack of its nets holds on the
     device (models.pack_size), one round to a job with packing off."""
@@ -68,7 +70,7 @@ def jobs_for(
     rounds = list(enumerate(seeds))
     return [
         Job(variant, config, tuple(rounds[i : i + per_job]), train_pairs, device,
-            first_net=first_net, keep=keep, pack=pack)
+            first_net=first_net, keep=keep, pack=pack, precision=precision)
         for i in range(0, len(rounds), per_job)
     ]  # fmt: skip
 
@@ -132,6 +134,7 @@ def run_job(job: Job) -> Rounds:
         pack=job.pack,
         threads=_threads,
         first_net=job.first_net is not None,
+        precision=job.precision,
     )
     seconds = (time.perf_counter() - start) / len(runs)  # a round's share of the job
     rows, kept = [], None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from search.columns import table
-from search.evaluation.ablation import SELECTED
+from search.evaluation.ablation import SELECTION
 from search.evaluation.result import EvalResult
 from search.evaluation.stats import Summary
-from search.study import NEAR_BEST
+from search.study import Tradeoff
 
 
 def pct(s: Summary) -> str:
@@ -28,8 +28,8 @@ def gain(result: EvalResult) -> str:
     what the ensemble adds on its own."""
     rounds, nets = len(result.round_seeds), result.config.ensemble
     alike = f"both as {nets} nets" if nets > 1 else "both as one net"
-    target = yardstick_name(result)
-    if result.default_variant == SELECTED:
+    target = default_name(result)
+    if result.default_variant == SELECTION:
         text = f"the selection is {target} (gain 0 over {rounds} rounds)"
     else:
         text = (
@@ -43,10 +43,8 @@ def gain(result: EvalResult) -> str:
     return text
 
 
-def yardstick_name(result: EvalResult) -> str:
-    if result.max_params is None:
-        return "the default configuration"
-    return f"the budget's yardstick ({result.yardstick})"
+def default_name(result: EvalResult) -> str:
+    return result.default_is
 
 
 def budget_line(result: EvalResult) -> str | None:
@@ -60,14 +58,15 @@ def budget_line(result: EvalResult) -> str | None:
     small = result.smallest_near_best
     if small is not None:
         line += (
-            f"; the smallest trial within {100 * NEAR_BEST:.1f} point of the best validation "
-            f"value is #{small.trial} ({small.params:,} parameters, {100 * small.value:.2f} %)"
+            f"; the smallest trial within {100 * Tradeoff.NEAR_BEST:.1f} point of the best "
+            f"validation value is #{small.trial} ({small.params:,} parameters, "
+            f"{100 * small.value:.2f} %)"
         )
     return line
 
 
 def text_report(result: EvalResult) -> str:
-    """The gain, one row per variant, then one row per round of the selected configuration."""
+    """The gain, one row per variant, then one row per round of the selection."""
     rows = [
         (
             name,
@@ -86,7 +85,7 @@ def text_report(result: EvalResult) -> str:
     per_round = [
         (str(r.round), str(r.seed), f"{100 * r.train_accuracy:.2f}",
          f"{100 * r.test_accuracy:.2f}", f"{r.seconds:.1f}")
-        for r in result.runs(SELECTED)
+        for r in result.runs(SELECTION)
     ]  # fmt: skip
     return "\n\n".join(
         [

@@ -13,7 +13,7 @@ from dataclasses import fields, replace
 import optuna
 from optuna.trial import TrialState
 
-from models import resolve_device
+from models import DEFAULT_PRECISION, resolve_device, resolve_precision
 from search.errors import UsageError
 from search.execution.handle import StudyHandle
 from search.execution.loop import Ending, run_trials
@@ -30,15 +30,13 @@ from search.study import (
     Plan,
     SearchData,
     StudySettings,
-    baseline_configs,
+    Tradeoff,
     best_search_trial,
     check_direction,
     foreign_parameter,
-    over_budget,
-    random_share,
+    queued_defaults,
     recorded_params,
     settle,
-    spares_draws,
 )
 
 METRIC = "validation accuracy"
@@ -46,6 +44,8 @@ METRIC = "validation accuracy"
 # killed between its writes) and is made again, unless a trial of it ever started (a study
 # made before this mark existed).
 SET_UP = "set_up"
+
+QUEUED_DEFAULT = "queued_default"  # the user attribute of a trial queued first
 
 
 def half_made(study: optuna.Study) -> bool:
@@ -113,7 +113,11 @@ def prepare(
     """The stored settings of study `found` (None for a new study) and the study's data,
     checked."""
     stored = stored_settings(found, request.study)
-    settings = settle(request.given, stored, study=request.study)
+    given = dict(request.given)
+    if stored is None:  # a new study records its precision resolved on this machine
+        asked = given.get("precision") or DEFAULT_PRECISION
+        given["precision"] = resolve_precision(asked, resolve_device(request.device))
+    settings = settle(given, stored, study=request.study)
     data = SearchData.load(settings)
     settings = replace(settings, val_pairs=len(data.splits().val))
     return stored, SearchData(data.source, settings)
@@ -169,9 +173,11 @@ def run(request: RunRequest) -> int:
                     study.set_metric_names([METRIC])  # what the dashboard and CLI call the value
                 for name, value in data.settings.to_user_attrs().items():
                     study.set_user_attr(name, value)
-                if request.baselines and not data.settings.cold_start:
-                    for config in baseline_configs(data.settings.max_params):
-                        study.enqueue_trial(recorded_params(config), user_attrs={"baseline": True})
+                if request.queue_defaults and not data.settings.cold_start:
+                    for config in queued_defaults(data.settings.max_params):
+                        study.enqueue_trial(
+                            recorded_params(config), user_attrs={QUEUED_DEFAULT: True}
+                        )
                 study.set_user_attr(SET_UP, True)
         return run_study(request, study, storage=storage, data=data)
 
@@ -211,14 +217,12 @@ def run_study(
         )
         print(run_summary(study, spec, elapsed=0.0, default_storage=request.storage.default))
         return 0
-    share = random_share(
-        request.random_share, cold_start=settings.cold_start, sampler=request.sampler
-    )
-    spare = spares_draws(request.spare_random_draws, share=share, pruner=request.pruner)
     # what every worker samples and prunes with
-    request = replace(request, random_share=share, spare_random_draws=spare)
-    part = " (the structure)" if request.random_draws == "structure" else ""
-    if request.spare_random_draws:
+    strategy = request.strategy.settled(cold_start=settings.cold_start)
+    request = replace(request, strategy=strategy)
+    share = strategy.random_share or 0.0
+    part = " (the structure)" if strategy.random_draws == "structure" else ""
+    if strategy.spare_random_draws:
         part += ", never pruned"
     at_random = f"; {share:.0%} of the search drawn at random{part}" if share else ""
     print(
@@ -254,7 +258,7 @@ def run_study(
 def race_words(plan: Plan) -> str:
     if plan.finalists == 0:
         return ""
-    default = " and the default" if plan.yardstick is not None else ""
+    default = " and the default" if plan.default_params is not None else ""
     return f", then a race of the {plan.finalists} best{default} on {plan.seeds} seeds"
 
 
@@ -288,13 +292,17 @@ def report(
         return 1
     if best_search_trial(trials) is None:
         settings = StudySettings.from_user_attrs(study.user_attrs, study=request.study)
-        over = len(over_budget(trials, settings.max_params))
-        why = (
-            f"{over} of them over the budget of {settings.max_params:,} parameters: raise "
-            "--max-params (in a new --study)"
-            if settings.max_params is not None and over
-            else "every one was pruned or failed: see the summary, or run more --trials"
-        )
+        over = len(Tradeoff.of(trials, settings.max_params).over_budget)
+        ended = [t for t in trials if t.state.is_finished()]
+        if settings.max_params is not None and over:
+            why = (
+                f"{over} of them over the budget of {settings.max_params:,} parameters: raise "
+                "--max-params (in a new --study)"
+            )
+        elif not ended:
+            why = "none was started before --timeout: give it more time, or leave it out"
+        else:
+            why = "every one was pruned or failed: see the summary, or run more --trials"
         print(
             f"no search trial completed, so there is nothing to select or race ({why})",
             file=sys.stderr,

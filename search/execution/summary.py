@@ -1,4 +1,5 @@
-"""The end-of-run summary: best trial, counts, and what to run next."""
+"""The end-of-run summary: the best search trial, the race and its selection, counts, and what
+to run next."""
 
 from __future__ import annotations
 
@@ -11,15 +12,12 @@ from search.columns import table
 from search.paths import ARTIFACT_DIR
 from search.storage import StorageSpec
 from search.study import (
-    NEAR_BEST,
     Race,
     StudySettings,
+    Tradeoff,
     best_search_trial,
-    over_budget,
-    points,
+    default_in_budget,
     race_of,
-    smallest_near_best,
-    yardstick,
 )
 
 
@@ -55,7 +53,7 @@ def run_summary(
         ("elapsed", f"{elapsed:.0f} s"),
     ]
     if settings.max_params is not None:
-        over = len(over_budget(trials, settings.max_params))
+        over = len(Tradeoff.of(trials, settings.max_params).over_budget)
         rows.insert(
             2, ("parameter budget", f"{settings.max_params:,} ({over} over it, never trained)")
         )
@@ -65,30 +63,30 @@ def run_summary(
         lines.append("no complete trial yet")
     else:
         rows.insert(0, ("best validation accuracy", f"{100 * (best.value or 0):.2f} %"))
-        rows.insert(1, ("best trial", f"#{best.number}"))
+        rows.insert(1, ("best search trial", f"#{best.number}"))
         race = race_of(study, trials)
         chosen = best
         if race is not None:
             rows.insert(2, ("race", race_state(race)))
-            if race.complete and race.winner is not None:
-                chosen = next(t for t in trials if t.number == race.winner.trial)
+            if race.complete and race.selection is not None:
+                chosen = next(t for t in trials if t.number == race.selection.trial)
         lines.append(table(rows))
         if race is not None:
             lines.append("")
             lines.append(race_table(race))
-            found = yardstick(settings.max_params)
+            found = default_in_budget(settings.max_params)
             if found is not None and settings.max_params is not None:
-                lines.append(f"the yardstick (default) is {found.why}")
-        small = smallest_near_best(points(trials, settings.max_params))
+                lines.append(f"the default is {found.why}")
+        small = Tradeoff.of(trials, settings.max_params).smallest_near_best
         if small is not None and small.trial != best.number:
             lines.append(
-                f"smallest within {100 * NEAR_BEST:.1f} point of the best: trial "
+                f"smallest within {100 * Tradeoff.NEAR_BEST:.1f} point of the best: trial "
                 f"#{small.trial}, {small.params:,} parameters, {100 * small.value:.2f} % "
                 f"(the best has {best.user_attrs.get('n_params', 0):,})"
             )
         if settings.cold_start:
             lines.append(
-                "cold start: the default configuration was neither queued nor raced "
+                "cold study: the default configuration was neither queued nor raced "
                 "(search.final_eval still measures the selection against it)"
             )
         lines.append("")
@@ -105,19 +103,19 @@ def run_summary(
 def race_state(race: Race) -> str:
     if not race.complete:
         return "not finished (run the same command again to finish it)"
-    if race.winner is None:
+    if race.selection is None:
         return "every raced run failed"
-    return f"won by trial #{race.winner.trial}"
+    return f"selects trial #{race.selection.trial}"
 
 
 def race_table(race: Race) -> str:
     """The finalists, best mean first, with their mean validation over the race seeds."""
     rows = [
         (
-            f"#{s.trial}" + (" (default)" if s.yardstick else ""),
+            f"#{s.trial}" + (" (default)" if s.is_default else ""),
             f"{100 * s.mean:.2f}" if s.values else "-",
             str(len(s.values)),
-            "winner" if s is race.winner else "",
+            "selection" if s is race.selection else "",
         )
         for s in race.ranked()
     ]

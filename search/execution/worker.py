@@ -21,13 +21,10 @@ from search.execution.trials import worker_id
 from search.stopping import die_with_parent, stop_at_next_epoch
 from search.storage import SlotLock, open_storage, with_storage_retries
 from search.study import (
-    STRUCTURE,
     Objective,
     Plan,
     SearchData,
     StudySettings,
-    make_pruner,
-    make_sampler,
 )
 
 
@@ -81,19 +78,12 @@ def open_worker(
     seen = study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     )
-    study.sampler = make_sampler(
-        request.sampler,
+    study.sampler = request.strategy.make_sampler(
         seed=sampler_seed(settings.seed, spec.index, len(seen), many_commands=many),
         parallel=spec.parallel or many,
         trials=spec.plan.trials,
-        random_share=request.random_share or 0.0,
-        structure=STRUCTURE if request.random_draws == "structure" else None,
     )
-    study.pruner = make_pruner(
-        request.pruner,
-        epochs=settings.trial_budget,
-        spare_drawn_at_random=bool(request.spare_random_draws),
-    )
+    study.pruner = request.strategy.make_pruner(epochs=settings.trial_budget)
     objective = Objective(
         data if data is not None else SearchData.load(settings),
         device=resolve_device(request.device),

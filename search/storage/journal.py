@@ -1,4 +1,4 @@
-"""A journal file's integrity: a torn last line cut off, a stale lock broken, damage found.
+"""A journal file's integrity: a torn last line cut off, damage found.
 
 Optuna's journal is one JSON operation per line, appended under a lock (a symbolic link).
 """
@@ -6,39 +6,21 @@ Optuna's journal is one JSON operation per line, appended under a lock (a symbol
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
+import stat
 import time
 from pathlib import Path
-from typing import IO
-
-from optuna.storages.journal import JournalFileSymlinkLock
 
 from search.errors import UsageError
+from search.storage.journal_lock import JournalLock
+from search.storage.side_files import kind_of, set_aside, write_new_file
 
 
 def journal_name(path: Path) -> str:
     """The journal's absolute path, as Optuna is given it: its lock is a symbolic link to this
-    name, and a relative one dangles, so the lock of a killed process would never be broken
-    (Optuna breaks a lock left for 30 s, but cannot stat a dangling one)."""
+    name, and a relative one dangles from inside the journal's folder."""
     return str(path.resolve())
-
-
-STALE_LOCK_SECONDS = 30  # Optuna's own grace period; an append holds the lock for milliseconds
-
-
-def break_stale_lock(lock: Path) -> None:
-    """Remove a journal lock that a killed process left behind. Optuna breaks such a lock after
-    its grace period only when it can stat the link's target, so one made with a relative name
-    (a dangling link) would block every later write for good."""
-    try:
-        made = os.lstat(lock).st_mtime
-    except FileNotFoundError:
-        return
-    if time.time() - made > STALE_LOCK_SECONDS:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
 
 
 HEAD_BYTES = 1 << 16  # a journal's first operation (its study's creation) is far shorter
@@ -47,8 +29,7 @@ TAIL_BYTES = 1 << 20  # and so is its last
 
 def check_journal_file(path: Path) -> None:
     """Refuse a non-empty file whose first line is not an Optuna journal operation (a log, a
-    document), reading at most HEAD_BYTES of it; and a journal whose lock path is taken by
-    something that is not a lock."""
+    document), reading at most HEAD_BYTES of it."""
     with open(path, "rb") as f:
         head = f.read(HEAD_BYTES)
     if head:
@@ -63,12 +44,17 @@ def check_journal_file(path: Path) -> None:
                 f"{path} is not an Optuna journal (its first line is not a journal operation); "
                 "it is left as it is: choose another --storage"
             )
+
+
+def clear_lock_path(path: Path) -> str | None:
+    """The journal's lock is a symbolic link or nothing; anything else at its name (a file, a
+    folder) would block every write: it is set aside, and the line saying so returned."""
     lock = Path(journal_name(path) + ".lock")
-    if lock.exists() and not lock.is_symlink():
-        raise UsageError(
-            f"{lock}, the journal's lock path, is taken by something that is not a lock; "
-            "remove it or choose another --storage"
-        )
+    with contextlib.suppress(FileNotFoundError):
+        mode = os.lstat(lock).st_mode
+        if not stat.S_ISLNK(mode):
+            return set_aside(lock, f"{kind_of(mode)} where the journal's lock goes")
+    return None
 
 
 def torn_tail(path: Path) -> int | None:
@@ -99,8 +85,7 @@ def cut_torn_tail(path: Path) -> str | None:
     Nothing is locked or written where the tail is whole (a read-only mount stays readable)."""
     if not path.is_file() or torn_tail(path) is None:
         return None
-    break_stale_lock(Path(journal_name(path) + ".lock"))
-    lock = JournalFileSymlinkLock(journal_name(path))
+    lock = JournalLock(journal_name(path))
     lock.acquire()
     try:
         with open(path, "rb+") as f:
@@ -114,12 +99,10 @@ def cut_torn_tail(path: Path) -> str | None:
                     pass
             else:
                 keep = data.rfind(b"\n") + 1
-            backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                backup.write_bytes(data[keep:])
-            except OSError:  # a full disk: no half-written copy is left, the journal is as it was
-                backup.unlink(missing_ok=True)
-                raise
+            # a full disk: no half-written copy is left, the journal is as it was
+            backup = write_new_file(
+                path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}"), data[keep:]
+            )
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())
@@ -157,30 +140,3 @@ def find_damage(path: Path) -> str | None:
             f"it: head -n {number - 1} {path} > {path.with_name(kept)}"
         )
     return None
-
-
-WRITERS: list[IO[str]] = []  # the writers locks this process holds, open for its lifetime
-
-
-def hold_writer(path: Path) -> str | None:
-    """Count this process among the journal's writers for its lifetime: a shared flock on
-    JOURNAL.writers, which the kernel releases when the process dies. Taken first alone
-    (exclusive, without waiting): then no writer of this project is alive, and a journal lock
-    left behind (a process killed while it held it) is broken at once rather than after
-    Optuna's grace period; returns a line saying so. (optuna-dashboard run on its own does not
-    take this lock: a note it saves takes Optuna's lock for milliseconds.)"""
-    real = Path(journal_name(path))
-    writers = open(real.with_name(real.name + ".writers"), "a")  # noqa: SIM115 (held on)
-    said = None
-    try:
-        fcntl.flock(writers, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pass
-    else:
-        lock = Path(f"{real}.lock")
-        if lock.is_symlink():
-            lock.unlink(missing_ok=True)
-            said = f"{lock} was left by a process that died holding it: removed"
-    fcntl.flock(writers, fcntl.LOCK_SH)
-    WRITERS.append(writers)
-    return said

@@ -8,13 +8,13 @@ import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from search.errors import UsageError
 from search.storage.retries import with_storage_retries
+from search.storage.side_files import open_side_file, read_side_file, replace_file
 from search.storage.spec import StorageSpec
 
 
@@ -38,16 +38,14 @@ def owner_lock(spec: StorageSpec) -> Iterator[None]:
                 f"{path} is in use by another search.run (pid {holder(pid_file)}); "
                 "wait for it, or share a study between runs with PostgreSQL"
             ) from None
-        with contextlib.suppress(OSError):  # the pid is for the message only
-            pid_file.write_text(str(os.getpid()))
+        with contextlib.suppress(OSError, UsageError):  # the pid is for the message only
+            replace_file(pid_file, str(os.getpid()).encode())
         yield
 
 
 def holder(pid_file: Path) -> str:
-    try:
-        return pid_file.read_text().strip() or "?"
-    except OSError:
-        return "?"
+    text = (read_side_file(pid_file) or "").strip()
+    return text if text.isdigit() else "?"
 
 
 class SlotLock:
@@ -62,7 +60,7 @@ class SlotLock:
             if spec.kind == "postgresql"
             else None
         )
-        self.file: IO[str] | None = None
+        self.fd: int | None = None
         self.conn: sqlalchemy.engine.Connection | None = None
 
     def __enter__(self) -> None:
@@ -71,8 +69,9 @@ class SlotLock:
             self.conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
         elif self.spec.kind == "journal":
             assert self.spec.path is not None
-            self.file = open(self.spec.path.with_name(self.spec.path.name + ".slots"), "a")
-            fcntl.flock(self.file, fcntl.LOCK_EX)
+            real = self.spec.path.resolve()
+            self.fd = open_side_file(real.with_name(real.name + ".slots"))
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
         if self.conn is not None:
@@ -80,6 +79,6 @@ class SlotLock:
                 self.conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
             self.conn.close()  # closing the session releases the lock in any case
             self.conn = None
-        if self.file is not None:
-            self.file.close()  # releases the flock
-            self.file = None
+        if self.fd is not None:
+            os.close(self.fd)  # releases the flock
+            self.fd = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import sqlite3
 import stat
 import sys
@@ -22,13 +23,13 @@ from optuna.trial import FrozenTrial
 
 from search.errors import StorageDamaged, StorageLost, UsageError, full_disk
 from search.storage.journal import (
-    break_stale_lock,
     check_journal_file,
+    clear_lock_path,
     cut_torn_tail,
     find_damage,
-    hold_writer,
     journal_name,
 )
+from search.storage.journal_lock import JournalLock
 from search.storage.postgres import check_postgres
 from search.storage.schema import foreign_tables
 from search.storage.spec import StorageSpec
@@ -85,6 +86,13 @@ def check_sqlite_file(path: Path) -> None:
                 }
                 for name in names
             }
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e):
+            raise UsageError(f"{path} cannot be read as an SQLite database ({e})") from None
+        raise UsageError(
+            f"{path} is locked by another program ({e}); wait for it to finish, or choose "
+            "another --storage"
+        ) from None
     except sqlite3.DatabaseError as e:
         raise UsageError(
             f"{path} is not an SQLite database ({e}); choose another --storage"
@@ -159,11 +167,9 @@ def open_storage(
         check_writable(path)
     if spec.kind == "journal" and path is not None:
         try:
-            if writes:  # a lock a killed process left would block every write for good
-                left = hold_writer(path)
-                if left:
-                    print(left, file=sys.stderr)
-                break_stale_lock(Path(journal_name(path) + ".lock"))
+            aside = clear_lock_path(path) if writes else None
+            if aside:
+                print(aside, file=sys.stderr)
             repaired = cut_torn_tail(path) if writes else None
             damage = find_damage(path)
         except OSError as e:
@@ -201,7 +207,8 @@ def _open(
     try:
         if spec.kind == "journal":
             assert path is not None
-            return JournalStorage(JournalFileBackend(journal_name(path)))
+            name = journal_name(path)
+            return JournalStorage(JournalFileBackend(name, lock_obj=JournalLock(name)))
         engine_kwargs: dict[str, object] = {}
         if spec.kind == "postgresql":
             engine_kwargs = {
@@ -215,6 +222,30 @@ def _open(
         return _rdb_storage(spec.url, engine_kwargs, heartbeat)
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
         raise storage_error(spec, e) from None
+    except RuntimeError as e:
+        if SCHEMA_VERSION not in str(e):
+            raise
+        raise UsageError(schema_version(spec, str(e))) from None
+
+
+SCHEMA_VERSION = "compatible with the table schema"  # Optuna's RuntimeError, in its words
+
+
+def schema_version(spec: StorageSpec, message: str) -> str:
+    """One line for an Optuna storage of another schema version than this Optuna's."""
+    made = re.search(r"set up by optuna ([^)\s]+)", message)
+    by = f"optuna {made[1]}" if made else "another optuna"
+    if "optuna storage upgrade" in message:
+        return (
+            f"{spec.shown} was made by {by}, an older storage schema than optuna "
+            f"{optuna.__version__} reads; back it up, then upgrade it: optuna storage upgrade "
+            f"--storage '{spec.shown}'"
+        )
+    return (
+        f"{spec.shown} was made by {by}, a newer storage schema than optuna "
+        f"{optuna.__version__} reads; open it with that optuna version, or choose another "
+        "--storage"
+    )
 
 
 HEARTBEAT_REASON = "its worker stopped beating: killed, or cut off from the database"  # fail_reason

@@ -8,7 +8,7 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from search.errors import StorageLost, UsageError
-from search.storage.schema import optuna_schema
+from search.storage.schema import foreign_tables, optuna_schema
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 GRANT = (
@@ -31,6 +31,7 @@ def check_postgres(url: str, *, writes: bool) -> None:
                 sqlalchemy.text("SELECT current_user, current_database()")
             ).one()
             check_room(conn, user, database)
+            check_tables(conn, database)
             check_privileges(conn, user, database, writes=writes)
     finally:
         engine.dispose()
@@ -68,6 +69,29 @@ def check_room(conn: sqlalchemy.Connection, user: str, database: str) -> None:
                 f"(CONNECTION LIMIT) and a command here needs {CONNECTIONS_NEEDED}: wait for "
                 "other clients to end, or raise the limit"
             )
+
+
+def check_tables(conn: sqlalchemy.Connection, database: str) -> None:
+    """Refuse, from a read-only look before anything is created, a database where a table has
+    one of Optuna's names but not Optuna's columns (another program's `trials`): Optuna would
+    create its other tables beside it and then fail. Other programs' tables of other names are
+    left alone, and Optuna's made beside them."""
+    rows = conn.execute(
+        sqlalchemy.text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ANY(:names)"
+        ),
+        {"names": list(optuna_schema())},
+    ).all()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    clash = foreign_tables(found)
+    if clash:
+        raise UsageError(
+            f"PostgreSQL database {database!r} holds another program's table(s) named as "
+            f"Optuna's ({', '.join(clash[:5])}); it is left as it is: choose another database"
+        )
 
 
 def check_privileges(

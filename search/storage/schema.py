@@ -26,13 +26,19 @@ def optuna_schema() -> dict[str, frozenset[str]]:
         storage.engine.dispose()
 
 
+# Optuna's record of which schema a storage has; stable across Optuna's schema versions.
+VERSION_TABLES = ("version_info", "alembic_version")
+
+
 def foreign_tables(found: dict[str, set[str]]) -> list[str]:
     """The tables of `found` (name -> columns) that are not Optuna's: another name, or one of
     Optuna's names with other columns. A schema another process is creating right now has some
-    of Optuna's tables, each whole."""
+    of Optuna's tables, each whole. A storage with Optuna's version tables is Optuna's, of this
+    schema version or another (whose columns differ; Optuna's own version check speaks)."""
     schema = optuna_schema()
+    versioned = all(found.get(t) == schema[t] for t in VERSION_TABLES)
     return sorted(
         name if name not in schema else f"{name} (not Optuna's columns)"
         for name, columns in found.items()
-        if schema.get(name) != columns
+        if name not in schema or (schema[name] != columns and not versioned)
     )

@@ -3,6 +3,7 @@ studies/, with passwords masked wherever a URL is shown."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import sqlalchemy
 
 from search.errors import UsageError
-from search.paths import STUDIES_DIR
+from search.paths import ARTIFACT_DIR, STUDIES_DIR
 
 JOURNAL_SUFFIXES = (".journal", ".log")
 
@@ -185,3 +186,27 @@ def find_storage(study: str, flag: str | None) -> StorageSpec:
             "run python -m search.run first or pass --storage"
         )
     return spec
+
+
+def study_folder(study: str, spec: StorageSpec) -> Path:
+    """The folder under studies/ where a study's final evaluation, model file and staging live.
+    It is studies/STUDY for the study's own file (studies/STUDY.db or .journal, as found by
+    default, where the other is not there too); a study in any other storage gets
+    studies/STUDY@KIND-KEY, KEY a digest of where the storage is (the file's real path, or the
+    server and database: never a password), so that studies of one name in two storages never
+    share a folder (a study name holds no '@'). A study named as the artifact store is keyed
+    too."""
+    path = spec.path
+    db, journal = STUDIES_DIR / f"{study}.db", STUDIES_DIR / f"{study}.journal"
+    if study != ARTIFACT_DIR.name and path is not None:
+        for own, other in ((db, journal), (journal, db)):
+            if path.resolve() == own.resolve() and not other.exists():
+                return STUDIES_DIR / study
+    if spec.kind == "postgresql":
+        url = sqlalchemy.engine.make_url(spec.url)
+        where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+    else:
+        assert path is not None
+        where = str(path.resolve())
+    key = hashlib.sha256(f"{spec.kind}:{where}".encode()).hexdigest()[:8]
+    return STUDIES_DIR / f"{study}@{spec.kind}-{key}"

@@ -3,9 +3,10 @@
 A configuration's size is one net's parameter count (models.parameter_count, on the meta
 device). A search trial over the budget is never trained: the objective records its count as
 the trial's constraint (optuna's `Trial.set_constraint`, which TPE reads to learn where the
-feasible region is) and prunes it at once. The default configuration is the yardstick where it
-fits; where it does not, the yardstick is the default with its widths (nb_filters,
-hidden_units) shrunk by one factor until it fits: the feasible configuration nearest to it.
+feasible region is) and prunes it at once. A budgeted search is measured against the default
+configuration where it fits; where it does not, against the shrunk default: the default with
+its widths (nb_filters, hidden_units) shrunk by one factor until it fits, the feasible
+configuration nearest to it.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def narrowest(config: Config) -> Config:
 
 
 @dataclass(frozen=True)
-class Yardstick:
-    """The configuration a search must beat, and why it is that one."""
+class BudgetDefault:
+    """The configuration a search under a budget is measured against (the default
+    configuration, or the shrunk default), and why it is that one."""
 
     config: Config
     params: int
@@ -91,31 +93,43 @@ class Yardstick:
 
 
 @cache
-def yardstick(max_params: int | None, *, epochs: int = Config.epochs) -> Yardstick | None:
-    """The default configuration where it fits the budget, else the default shrunk to fit it;
-    None where not even that fits."""
+def default_in_budget(
+    max_params: int | None, *, epochs: int = Config.epochs
+) -> BudgetDefault | None:
+    """The default configuration where it fits the budget, else the shrunk default; None where
+    not even that fits."""
     default = Config(epochs=epochs)
     size = parameter_count(default)
     if max_params is None or size <= max_params:
-        return Yardstick(default, size, "the default configuration", "the default configuration")
+        return BudgetDefault(
+            default, size, "the default configuration", "the default configuration"
+        )
     fitted = shrunk(default, max_params)
     if fitted is None:
         return None
     n = parameter_count(fitted)
-    return Yardstick(
+    return BudgetDefault(
         fitted,
         n,
         f"the default configuration ({size:,} parameters) shrunk to the budget of "
         f"{max_params:,}: nb_filters {default.nb_filters} -> {fitted.nb_filters}, hidden_units "
         f"{default.hidden_units} -> {fitted.hidden_units} ({n:,} parameters)",
-        f"the default configuration shrunk to {n:,} parameters",
+        f"the shrunk default ({n:,} parameters)",
     )
 
 
-def baseline_configs(max_params: int | None) -> list[Config]:
+def queued_defaults(max_params: int | None) -> list[Config]:
     """Config's defaults of each family, each shrunk to the budget where it is over it (a
-    family that cannot fit is left out): the trials a new study queues first."""
+    family that cannot fit is left out): the trials a new warm study queues first."""
     configs = [Config(family=family) for family in FAMILIES]
     if max_params is None:
         return configs
     return [c for c in (shrunk(c, max_params) for c in configs) if c is not None]
+
+
+def fitted(config: Config, size: int | None) -> Config:
+    """`config` shrunk to at most `size` parameters where it is larger (None: as it is); the
+    smallest widths of the space where even they are larger."""
+    if size is None:
+        return config
+    return shrunk(config, size) or narrowest(config)

@@ -99,6 +99,7 @@ class Objective:
             seed = race_seed(settings.seed, race)
             splits = self.data.splits(seed)
         trial.set_user_attr("seed", seed)
+        trial.set_user_attr("precision", settings.precision)
         params = parameter_count(config)
         trial.set_user_attr("n_params", params)
         if settings.max_params is not None:
@@ -152,4 +153,5 @@ class Objective:
             threads=self.threads,
             on_epoch=on_epoch,
             all_pairs=True,
+            precision=self.data.settings.precision,
         )

@@ -1,11 +1,12 @@
 """Racing of finalists: once the search has its total, the best configurations are trained
-again on further seeds, every one on the same seeds, and the best mean over those seeds wins.
+again on further seeds, every one on the same seeds, and the best mean over those seeds is the
+selection.
 
 A trial's value is one training run on one split: the best of many such values is optimistic
-(the winner's curse). The race is SMAC's intensification on a fixed grid: the incumbent starts
+(the winner's curse). The race is SMAC's intensification on a fixed grid: the leader starts
 as the default configuration, and a challenger replaces it only if it has run on all of the
-incumbent's seeds and its mean over them is higher. The search's own values choose the
-finalists and take no part in the race.
+leader's seeds and its mean over them is higher; the last leader is the selection. The
+search's own values choose the finalists and take no part in the race.
 
 Race trials are ordinary trials of the study, enqueued with the finalist's parameters and user
 attributes `race_of` (the finalist's trial number), `race_seed` (1..R) and `race_after` (the
@@ -25,8 +26,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.budget import OVER_BUDGET
-from search.study.budget import yardstick as budget_yardstick
+from search.study.budget import OVER_BUDGET, default_in_budget
 from search.study.settings import StudySettings
 from search.study.states import FINISHED, TAKEN
 
@@ -82,22 +82,21 @@ def finalists(
     trials: Sequence[FrozenTrial],
     k: int,
     *,
-    yardstick: dict[str, object] | None,
+    default_params: dict[str, object] | None,
 ) -> list[FrozenTrial]:
-    """The yardstick's trial (the trial with the `yardstick`'s parameters: the default
-    configuration, or the default shrunk to the budget), when the study has one and the race
-    has a yardstick (None: a cold start), and the k best other complete search trials, one per
-    configuration."""
+    """The default's trial (the trial with `default_params`: the default configuration, or the
+    shrunk default under a budget), when the study has one and the race has a default (None: a
+    cold study), and the k best other complete search trials, one per configuration."""
     complete = [t for t in search_trials(trials) if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: (-(t.value or 0.0), t.number))
     out: list[FrozenTrial] = []
     seen: list[dict[str, object]] = []
     for t in complete:
-        if t.params == yardstick:
-            if yardstick not in seen:
+        if t.params == default_params:
+            if default_params not in seen:
                 out.insert(0, t)
-                seen.append(yardstick)
-        elif t.params not in seen and len(out) - (yardstick in seen) < k:
+                seen.append(default_params)
+        elif t.params not in seen and len(out) - (default_params in seen) < k:
             out.append(t)
             seen.append(t.params)
     return out
@@ -110,13 +109,13 @@ def enqueue_race(
     after: int,
     k: int,
     seeds: int,
-    yardstick: dict[str, object] | None,
+    default_params: dict[str, object] | None,
 ) -> int:
     """Queue every finalist on every race seed, seed by seed; returns how many were queued to
     run. A cell (a configuration on a race seed) that an earlier race of the study completed is
     a result already: it is recorded as this race's trial at once, with the earlier value (user
     attribute `reused_from`), not trained again, so extending a study costs its new cells only."""
-    chosen = finalists(trials, k, yardstick=yardstick)
+    chosen = finalists(trials, k, default_params=default_params)
     done: dict[tuple[str, int], FrozenTrial] = {}
     for t in trials:
         if is_race(t) and t.state == TrialState.COMPLETE and t.value is not None:
@@ -151,7 +150,7 @@ def cell_key(params: dict[str, object]) -> str:
 class Standing:
     trial: int  # the finalist's search trial
     values: dict[int, float]  # race seed -> validation value, where the run completed
-    yardstick: bool  # the finalist is the yardstick: the default configuration, or its fit
+    is_default: bool  # the finalist is the default configuration (the shrunk default)
 
     @property
     def mean(self) -> float:
@@ -162,7 +161,7 @@ class Standing:
 class Race:
     after: int
     standings: list[Standing]  # in the order the finalists were queued
-    winner: Standing | None
+    selection: Standing | None  # the leader once every race run is in
     complete: bool  # no race trial is waiting or running
 
     def ranked(self) -> list[Standing]:
@@ -171,7 +170,7 @@ class Race:
 
 
 def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> Race | None:
-    """The study's latest race and its winner by intensification; None if it has no race."""
+    """The study's latest race and its selection by intensification; None if it has no race."""
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     runs = [t for t in trials if is_race(t)]
     if not runs:
@@ -179,7 +178,7 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
     after = max(t.user_attrs[RACE_AFTER] for t in runs)
     runs = race_trials(runs, after)
     by_number = {t.number: t for t in trials}
-    yardstick = yardstick_params(
+    default = default_params_of(
         StudySettings.from_user_attrs(study.user_attrs, study=study.study_name)
     )
     order = list(dict.fromkeys(t.user_attrs[RACE_OF] for t in runs))
@@ -193,7 +192,7 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
                 and t.state == TrialState.COMPLETE
                 and t.value is not None
             },
-            yardstick=by_number[number].params == yardstick,
+            is_default=by_number[number].params == default,
         )
         for number in order
     ]
@@ -201,28 +200,27 @@ def race_of(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) ->
     return Race(after, standings, intensify(standings), complete)
 
 
-def yardstick_params(settings: StudySettings) -> dict[str, object] | None:
-    """The recorded parameters of the study's yardstick (the default configuration, or the
-    default shrunk to its budget); None where nothing of the default's kind fits."""
-    found = budget_yardstick(settings.max_params)
+def default_params_of(settings: StudySettings) -> dict[str, object] | None:
+    """The recorded parameters of the study's default configuration (the shrunk default under
+    its budget); None where nothing of the default's kind fits."""
+    found = default_in_budget(settings.max_params)
     return found.recorded if found is not None else None
 
 
 def intensify(standings: Sequence[Standing]) -> Standing | None:
-    """The incumbent starts as the yardstick (else the first finalist); a
-    challenger replaces it only if it ran on every seed the incumbent ran on and its mean over
-    those seeds is higher."""
-    ranked = sorted(standings, key=lambda s: not s.yardstick)  # stable: the yardstick first
-    incumbent = next((s for s in ranked if s.values), None)
+    """The leader starts as the default (else the first finalist); a challenger replaces it
+    only if it ran on every seed the leader ran on and its mean over those seeds is higher."""
+    ranked = sorted(standings, key=lambda s: not s.is_default)  # stable: the default first
+    leader = next((s for s in ranked if s.values), None)
     for challenger in ranked:
-        if incumbent is None or challenger is incumbent:
+        if leader is None or challenger is leader:
             continue
-        shared = incumbent.values.keys()
+        shared = leader.values.keys()
         if shared <= challenger.values.keys():
             theirs = statistics.fmean(challenger.values[i] for i in shared)
-            if theirs > incumbent.mean:
-                incumbent = challenger
-    return incumbent
+            if theirs > leader.mean:
+                leader = challenger
+    return leader
 
 
 class Step(Enum):
@@ -237,13 +235,13 @@ class Step(Enum):
 @dataclass(frozen=True)
 class Plan:
     """What a run works towards: `trials` finished search trials, then a race of `finalists`
-    and the `yardstick` (its parameters; None: no yardstick is raced) on `seeds` race seeds;
+    and the default (`default_params`; None: no default is raced) on `seeds` race seeds;
     finalists = 0 is no race."""
 
     trials: int
     finalists: int
     seeds: int
-    yardstick: dict[str, object] | None = None
+    default_params: dict[str, object] | None = None
 
     @classmethod
     def of(cls, settings: StudySettings, *, trials: int) -> Plan:
@@ -252,7 +250,7 @@ class Plan:
             trials=trials,
             finalists=settings.finalists,
             seeds=settings.race_seeds,
-            yardstick=None if settings.cold_start else yardstick_params(settings),
+            default_params=None if settings.cold_start else default_params_of(settings),
         )
 
     def search_done(self, trials: Sequence[FrozenTrial]) -> bool:
@@ -265,7 +263,7 @@ class Plan:
             return True
         runs = race_trials(trials, self.trials)
         if not runs:  # done only if there is nothing to race
-            return not finalists(trials, self.finalists, yardstick=self.yardstick)
+            return not finalists(trials, self.finalists, default_params=self.default_params)
         return not any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in runs)
 
     def progress(self, trials: Sequence[FrozenTrial]) -> tuple[int, int]:
@@ -279,7 +277,7 @@ class Plan:
         finished = {
             (t.user_attrs[RACE_OF], t.user_attrs[RACE_SEED]) for t in runs if t.state in FINISHED
         }
-        raced = self.finalists + (self.yardstick is not None)
+        raced = self.finalists + (self.default_params is not None)
         planned = len(cells) if runs else raced * self.seeds
         return search + len(finished), self.trials + planned
 
@@ -299,7 +297,7 @@ class Plan:
                 after=self.trials,
                 k=self.finalists,
                 seeds=self.seeds,
-                yardstick=self.yardstick,
+                default_params=self.default_params,
             )
             return Step.WAIT if queued else Step.DONE  # the next look sees what was queued
         waiting = [t for t in trials if t.state == TrialState.WAITING]

@@ -20,7 +20,7 @@ def best_search_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
 
 
 def pick_trial(study: optuna.Study, number: int | None) -> tuple[FrozenTrial, str]:
-    """Trial `number`, else the raced winner, else the search's best; and why, in words."""
+    """Trial `number`, else the race's selection, else the search's best; and why, in words."""
     trials = study.get_trials(deepcopy=False)
     if number is not None:
         if number >= len(trials):
@@ -41,13 +41,13 @@ def pick_trial(study: optuna.Study, number: int | None) -> tuple[FrozenTrial, st
     race = race_of(study, trials)
     if race is None:
         return best, f"trial #{best.number}, the search's best validation value (no race)"
-    if race.winner is None:
+    if race.selection is None:
         raise UsageError(
             f"the race of study {study.study_name!r} has no finished run; run search.run again "
             f"to finish it, or evaluate a chosen trial with --trial N"
         )
-    w = race.winner
-    return trials[w.trial], f"trial #{w.trial}, the raced winner: {describe(race)}"
+    w = race.selection
+    return trials[w.trial], f"trial #{w.trial}, the race's selection: {describe(race)}"
 
 
 ANYWAY = " (the search's best so far is trial #{best})"
@@ -57,7 +57,7 @@ def unfinished(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
     """Refuses to pick a selection from a study of search.run whose plan is not done: trials
     still running (a search or race in progress, or one killed and not yet resumed), race
     trials waiting, or finalists that were never raced (the search stopped before its total).
-    Search trials left waiting are not a sign: a run queues a baseline per family and may end
+    Search trials left waiting are not a sign: a run queues the default of each family and may end
     before it takes them all. The user can still evaluate a trial of their choice (--trial)."""
     name = study.study_name
     best = best_search_trial(trials)
@@ -84,7 +84,8 @@ def unfinished(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
 def describe(race: Race) -> str:
     """The race in one line: each finalist's mean validation value over the race seeds."""
     parts = [
-        f"#{s.trial}{' (default)' if s.yardstick else ''} {100 * s.mean:.2f}" for s in race.ranked()
+        f"#{s.trial}{' (default)' if s.is_default else ''} {100 * s.mean:.2f}"
+        for s in race.ranked()
     ]
     seeds = max((len(s.values) for s in race.standings), default=0)
     return f"mean validation % over {seeds} race seeds: " + ", ".join(parts)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 
 from data import DATASETS
-from models import MAX_ENSEMBLE, Config
+from models import AUTO_PRECISION, MAX_ENSEMBLE, Config
 from search.errors import UsageError
-
-DEFAULT_STUDY = "digit-pairs"
 
 
 @dataclass(frozen=True)
@@ -39,11 +37,23 @@ class StudySettings:
     finalists: int = 5
     race_seeds: int = 5
     # No hint from earlier measurement: Config's defaults are neither queued as the first
-    # trials nor raced as the yardstick, so the search shows what it finds from nothing.
+    # trials nor raced, so the search shows what it finds from nothing (a cold study).
     cold_start: bool = False
     # A parameter budget: a configuration whose one net has more parameters is never trained
     # (search.study.budget); None: no budget.
     max_params: int | None = None
+    # The arithmetic every trial trains in (models.precision): a new study resolves --precision
+    # auto on the machine that creates it; a study stored before precision was a setting
+    # trained in fp32.
+    precision: str = "fp32"
+
+    # Several nets a trial train this share of `epochs` each (docs/search.md,
+    # benchmarks/noise.py).
+    TRIAL_EPOCH_SHARE: ClassVar[float] = 0.6
+    # What each setting's value must be, and in words (RANGES, below).
+    RANGES: ClassVar[dict[str, tuple[Callable[[Any], bool], str]]]
+    # --max-params none, said: no budget. A flag left out is None; this one is a setting given.
+    NO_BUDGET: ClassVar[int] = 0
 
     def to_user_attrs(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +85,7 @@ class StudySettings:
         budget for one net, or TRIAL_EPOCH_SHARE of it for several."""
         if self.trial_epochs is not None:
             return self.trial_epochs
-        share = 1.0 if self.trial_nets == 1 else TRIAL_EPOCH_SHARE
+        share = 1.0 if self.trial_nets == 1 else self.TRIAL_EPOCH_SHARE
         return max(1, round(share * self.epochs))
 
     def resolved(self) -> StudySettings:
@@ -83,8 +93,6 @@ class StudySettings:
         return replace(self, trial_epochs=self.trial_budget)
 
 
-# Several nets a trial train this share of --epochs each (see docs/search.md, benchmarks/noise.py).
-TRIAL_EPOCH_SHARE = 0.6
 # Everything below derives from StudySettings' fields: a new setting is one line above.
 KINDS: dict[str, type] = {
     f.name: {"str": str, "int": int, "bool": bool}[str(f.type).split(" | ")[0]]
@@ -98,19 +106,36 @@ CHECKED = tuple(name for name in KINDS if name != "data_dir")
 
 
 # What a stored setting must be, as its flag is checked (search.cli's types): a study read back
-# is refused in one line when it is out of range, before anything is run or written.
+# is refused in one line when it is out of range, before anything is run or written. Every
+# count has an upper bound that fits a machine: MNIST's pools bound the pairs, and a race of
+# MAX_FINALISTS x MAX_RACE_SEEDS trials is queued in seconds.
+MAX_EPOCHS = 1000
+MAX_PAIRS = 30_000  # MNIST-train's 60,000 images make 30,000 pairs
+MAX_FINALISTS = 50
+MAX_RACE_SEEDS = 100
+TRAINED_PRECISIONS = ("fp32", "bf16")  # what a study stores: --precision auto resolved
+
+
+def between(low: int, high: int, unit: str = "") -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: low <= v <= high), f"{low} to {high:,}{unit}"
+
+
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
     "seed": (lambda v: 0 <= v < 2**32, f"an integer from 0 to {2**32 - 1}"),
-    "epochs": (lambda v: v >= 1, "a positive integer"),
-    "trial_nets": (lambda v: 1 <= v <= MAX_ENSEMBLE, f"1 to {MAX_ENSEMBLE} nets"),
-    "trial_epochs": (lambda v: v >= 1, "a positive integer"),
-    "train_pairs": (lambda v: v >= 2, "at least 2 pairs"),
-    "val_pairs": (lambda v: v >= 1, "a positive integer"),
-    "finalists": (lambda v: v >= 0, "an integer >= 0"),
-    "race_seeds": (lambda v: v >= 1, "a positive integer"),
+    "epochs": between(1, MAX_EPOCHS),
+    "trial_nets": between(1, MAX_ENSEMBLE, " nets"),
+    "trial_epochs": between(1, MAX_EPOCHS),
+    "train_pairs": between(2, MAX_PAIRS, " pairs"),
+    "val_pairs": between(1, MAX_PAIRS, " pairs"),
+    "finalists": between(0, MAX_FINALISTS),
+    "race_seeds": between(1, MAX_RACE_SEEDS),
     "max_params": (lambda v: v >= 1, "a positive integer"),
+    "precision": (lambda v: v in TRAINED_PRECISIONS, " or ".join(TRAINED_PRECISIONS)),
 }
+
+
+StudySettings.RANGES = RANGES
 
 
 def check_direction(study: optuna.Study) -> None:
@@ -129,8 +154,7 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-# --max-params none, said: no budget. A flag left out is None; this one is a setting given.
-NO_BUDGET = 0
+NO_BUDGET = StudySettings.NO_BUDGET
 
 
 def shown(value: Any) -> str:
@@ -144,6 +168,8 @@ def settle(given: Mapping[str, Any], stored: StudySettings | None, *, study: str
     given = {name: value for name, value in given.items() if value is not None}
     if given.get("max_params") == NO_BUDGET:
         given["max_params"] = None
+    if stored is not None and given.get("precision") == AUTO_PRECISION:
+        del given["precision"]  # auto on an existing study: the study's own
     if stored is None:
         return replace(StudySettings(), **given).resolved()
     for name in CHECKED:

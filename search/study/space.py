@@ -56,7 +56,7 @@ def recorded_params(config: Config) -> dict[str, object]:
     return dict(trial.params)
 
 
-def baseline_params(family: str) -> dict[str, object]:
+def family_default_params(family: str) -> dict[str, object]:
     """Config's defaults for `family`, as the parameters `suggest_config` would record.
 
     A new study queues one such trial per family, so the sampler meets every family at a sound
@@ -72,7 +72,7 @@ def space_distributions() -> dict[str, BaseDistribution]:
     study = optuna.create_study(direction="maximize")
     out: dict[str, BaseDistribution] = {}
     for family in FAMILIES:
-        study.enqueue_trial(baseline_params(family))
+        study.enqueue_trial(family_default_params(family))
         trial = study.ask()
         suggest_config(trial, epochs=1)
         out.update(trial.distributions)

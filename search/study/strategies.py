@@ -1,15 +1,19 @@
-"""Samplers and pruners by name."""
+"""How a run searches: samplers and pruners by name, the share of trials drawn at random, and
+the one Strategy type that holds a run's choices, their defaults and what they refuse."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Container, Sequence
-from typing import Any, cast
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
+
+from search.study.space import STRUCTURE
 
 SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("percentile", "median", "hyperband", "none")
@@ -63,7 +67,7 @@ def make_sampler(
 
 DEFAULT_STARTUP = 10  # TPE's and GP's random start-up trials, Optuna's default
 # A cold start's share of search trials drawn at random (--random-share's default there). A
-# study with the hint queues one baseline per family first, at sound settings, so the model
+# warm study queues the default of each family first, at sound settings, so the model
 # meets every family at its best early; a cold start has nothing of the kind, and a model that
 # settled on its first draws that trained can write off a whole family for good (a cold search
 # sampled 195 MLPs of 200 and selected one, docs/results.md).
@@ -118,7 +122,7 @@ class Explore(optuna.samplers.BaseSampler):
     With `structure` (parameter names), a trial drawn at random draws only those at random and
     takes the others (the training settings) from the model, and the trials numbered below
     `first` are all drawn so: a structure the model wrote off is tried at settings the model
-    found sound, as a study's baselines are, and not cut short by the pruner for a slow start
+    found sound, as a study's queued defaults are, and not cut short by the pruner for a slow start
     that a random learning rate or batch size gave it."""
 
     def __init__(
@@ -142,7 +146,7 @@ class Explore(optuna.samplers.BaseSampler):
         self.drawn_at_random: set[int] = set()  # trial numbers
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        # A queued trial (a baseline, a race entry) has its parameters already: not drawn.
+        # A queued trial (a queued default, a race entry) has its parameters already: not drawn.
         if "fixed_params" in trial.system_attrs:
             pass
         elif trial.number < self.first or self.rng.random() < self.share:
@@ -305,3 +309,53 @@ def make_pruner(
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A run's search strategy as its flags give it: each field is the flag of its name, and
+    the class holds every choice and default its help is built from."""
+
+    sampler: str = "tpe"
+    pruner: str = DEFAULT_PRUNER
+    random_share: float | None = None  # None: settled by the study (settled())
+    random_draws: str = DEFAULT_RANDOM_DRAWS
+    spare_random_draws: bool | None = None  # None: settled by the share and the pruner
+
+    SAMPLERS: ClassVar[tuple[str, ...]] = SAMPLERS
+    PRUNERS: ClassVar[tuple[str, ...]] = PRUNERS
+    RANDOM_DRAWS: ClassVar[tuple[str, ...]] = RANDOM_DRAWS
+    SPARING_PRUNERS: ClassVar[tuple[str, ...]] = SPARING_PRUNERS
+    COLD_RANDOM_SHARE: ClassVar[float] = COLD_RANDOM_SHARE
+    WARMUP_SHARE: ClassVar[float] = WARMUP_SHARE
+    KEEP_SHARE: ClassVar[float] = KEEP_SHARE
+
+    def refused(self) -> str | None:
+        """Why these choices do not go together, in one line; None where they do."""
+        return share_refused(self.sampler, share=self.random_share) or sparing_refused(
+            self.pruner, spare_drawn_at_random=bool(self.spare_random_draws)
+        )
+
+    def settled(self, *, cold_start: bool) -> Strategy:
+        """With the share drawn at random and the sparing of those draws decided for a study
+        (cold or warm)."""
+        share = random_share(self.random_share, cold_start=cold_start, sampler=self.sampler)
+        spare = spares_draws(self.spare_random_draws, share=share, pruner=self.pruner)
+        return replace(self, random_share=share, spare_random_draws=spare)
+
+    def make_sampler(
+        self, *, seed: int, parallel: bool, trials: int
+    ) -> optuna.samplers.BaseSampler:
+        return make_sampler(
+            self.sampler,
+            seed=seed,
+            parallel=parallel,
+            trials=trials,
+            random_share=self.random_share or 0.0,
+            structure=STRUCTURE if self.random_draws == "structure" else None,
+        )
+
+    def make_pruner(self, *, epochs: int) -> optuna.pruners.BasePruner:
+        return make_pruner(
+            self.pruner, epochs=epochs, spare_drawn_at_random=bool(self.spare_random_draws)
+        )

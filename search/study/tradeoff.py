@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -62,3 +63,26 @@ def smallest_near_best(found: Sequence[Point], within: float = NEAR_BEST) -> Poi
         return None
     best = max(p.value for p in found)
     return min((p for p in found if p.value >= best - within), key=lambda p: (p.params, p.trial))
+
+
+@dataclass(frozen=True)
+class Tradeoff:
+    """A study's accuracy against size: its complete search trials as points, and the sizes of
+    the search trials over its budget (never trained)."""
+
+    points: list[Point]
+    over_budget: list[int]
+
+    NEAR_BEST: ClassVar[float] = NEAR_BEST
+
+    @classmethod
+    def of(cls, trials: Sequence[FrozenTrial], max_params: int | None) -> Tradeoff:
+        return cls(points(trials, max_params), over_budget(trials, max_params))
+
+    @property
+    def front(self) -> list[Point]:
+        return front(self.points)
+
+    @property
+    def smallest_near_best(self) -> Point | None:
+        return smallest_near_best(self.points)

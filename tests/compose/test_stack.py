@@ -19,7 +19,8 @@ from optuna.trial import TrialState
 
 from harness.ports import free_port
 from harness.stack import Preparation, Stack, Unavailable, sh
-from search.storage import HEARTBEAT_REASON
+from search.storage import HEARTBEAT_REASON, study_folder
+from search.storage.spec import parse_storage
 from tests.helpers import load_study
 from tests.search.workers import check_exact
 
@@ -87,7 +88,7 @@ def test_init_then_three_workers_reach_exactly_the_total_through_a_database_rest
     assert states(stack, "init") == [("exited", 0)]
     assert states(stack, "worker") == [("exited", 0)] * 3
     trials = check_exact(stack.url, "scaled", 8)
-    sampled = [t.params["lr"] for t in trials if not t.user_attrs.get("baseline")]
+    sampled = [t.params["lr"] for t in trials if not t.user_attrs.get("queued_default")]
     assert len(set(sampled)) == len(sampled)  # workers started together proposed their own
     assert load_study(stack.url, "scaled").user_attrs["max_params"] == 100_000
     trained = [t for t in trials if t.intermediate_values]
@@ -159,14 +160,17 @@ def test_final_eval_in_a_container_writes_its_report_into_the_shared_volume(
     stack.compose("run", "--rm", "--no-deps", "worker", "python", "-m", "search.final_eval",
                   "--study", "scaled", "--storage", stack.url, "--rounds", "2", "--no-ablation",
                   env=env)  # fmt: skip
-    report = stack.volume("studies") / "scaled" / "final_eval.json"
+    # a study in PostgreSQL publishes into a folder keyed to its server and database
+    folder = study_folder("scaled", parse_storage(stack.url)).name
+    assert folder.startswith("scaled@postgresql-")
+    report = stack.volume("studies") / folder / "final_eval.json"
     result = json.loads(report.read_text())
     assert result["study"] == "scaled" and len(result["round_seeds"]) == 2
     assert result["max_params"] == 100_000 and result["model"]["parameters"] <= 100_000
     assert len(list((stack.volume("studies") / "artifacts").iterdir())) == 3
     # The worker image answers with the model the evaluation left in the volume.
     r = stack.compose("run", "--rm", "--no-deps", "worker", "python", "-m", "search.predict",
-                      "--model", "studies/scaled/model.safetensors", "--dataset", "mnist5k",
+                      "--model", f"studies/{folder}/model.safetensors", "--dataset", "mnist5k",
                       env=env)  # fmt: skip
     assert f"comparison accuracy: {100 * result['model']['test_accuracy']:.2f} %" in r.stdout
 

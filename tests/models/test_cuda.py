@@ -85,7 +85,7 @@ def test_the_commands_run_on_the_gpu_and_the_model_file_answers_on_the_cpu(
                 "--ensemble", "2", "--device", "cuda", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     result = json.loads((tmp_path / "studies/gpu/final_eval.json").read_text())
-    round0 = next(x for x in result["rounds"] if x["variant"] == "selected" and x["round"] == 0)
+    round0 = next(x for x in result["rounds"] if x["variant"] == "selection" and x["round"] == 0)
     expected = round(result["test_pairs"] * round0["test_accuracy"])
     model = result["model"]["path"]
     on = {}

@@ -35,7 +35,7 @@ from tests.helpers import (
 CLOSED = "postgresql+psycopg://postgres@127.0.0.1:1/test"
 RUN_CASES = {
     "trials zero": (["--trials", "0"], "--trials"),
-    "trials negative": (["--trials", "-3"], "positive integer"),
+    "trials negative": (["--trials", "-3"], "expected 1 to 100,000, got -3"),
     "trials not a number": (["--trials", "many"], "'many'"),
     "epochs zero": (["--epochs", "0"], "--epochs"),
     "workers zero": (["--workers", "0"], "--workers"),
@@ -75,7 +75,7 @@ RUN_CASES = {
         "offline, put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ",
     ),
     "too many pairs": (["--train-pairs", "1500"], "ask for fewer"),
-    "one training pair": (["--train-pairs", "1"], "at least 2 pairs"),
+    "one training pair": (["--train-pairs", "1"], "expected 2 to 30,000 pairs, got 1"),
     "seed too large": (["--seed", str(2**32)], "from 0 to 4294967295"),
     "heartbeat too long": (["--heartbeat", "100000"], "--heartbeat"),
     "threads too many": (["--threads", "1000"], "--threads 1000 is more than 4 per core"),
@@ -92,6 +92,12 @@ RUN_CASES = {
     "raw @ in a password": (["--storage", "postgresql://u:p@ss@127.0.0.1/x"], "percent-encode"),
     "port not a number": (["--storage", "postgresql://u:pw@127.0.0.1:54x2/x"], "port as a number"),
     "data dir is a file": (["--dataset", "mnist", "--data-dir", "/etc/hostname"], "is a file"),
+    # Every count has an upper bound, said in --help: none queues or allocates without end.
+    "trials without bound": (["--trials", "1000000000"], "expected 1 to 100,000"),
+    "finalists without bound": (["--finalists", "1000000000"], "expected 0 to 50"),
+    "race seeds without bound": (["--race-seeds", "1000000000"], "expected 1 to 100"),
+    "epochs without bound": (["--epochs", "1000000"], "expected 1 to 1,000"),
+    "pairs without bound": (["--val-pairs", "1000000"], "expected 1 to 30,000 pairs"),
 }
 
 
@@ -166,7 +172,20 @@ def corrupt_overflow(d: Path) -> None:
     (d / "train-images-idx3-ubyte").write_bytes(header + bytes(100))
 
 
-DATA_CASES["sizes that overflow"] = (corrupt_overflow, f"expected {16 + (2**32 - 1) ** 3} ")
+def corrupt_inflating(d: Path) -> None:
+    # A small gzip file whose data inflates far past the size its header claims (a zip bomb):
+    # refused having read one byte past the claim, whatever it would inflate to.
+    plain = d / "train-images-idx3-ubyte"
+    header = plain.read_bytes()[:16]
+    with gzip.open(d / "train-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
+        f.write(header)
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    plain.unlink()
+
+
+DATA_CASES["sizes that overflow"] = (corrupt_overflow, "larger than any MNIST file")
+DATA_CASES["a gzip inflating past its header"] = (corrupt_inflating, "padded (more than")
 
 
 @pytest.mark.parametrize("case", DATA_CASES, ids=list(DATA_CASES))
@@ -186,7 +205,8 @@ def test_bad_mnist_files(case: str, tmp_path: Path) -> None:
     [(["--rounds", "0"], "--rounds"), (["--workers", "0"], "--workers"),
      (["--trial", "x"], "--trial"), (["--seed", str(2**32)], "--seed"),
      (["--study", "a/b"], "not a study name"), (["--ensemble", "0"], "--ensemble"),
-     (["--ensemble", "11"], "at most 10 nets")],
+     (["--ensemble", "11"], "at most 10 nets"),
+     (["--rounds", "1000000000"], "expected 1 to 1,000")],
 )  # fmt: skip
 def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> None:
     r = run_cli("search.final_eval", *args, cwd=tmp_path)
@@ -302,7 +322,7 @@ def test_dashboard_port_out_of_range(tmp_path: Path) -> None:
 
 def test_a_nan_trial_is_pruned_with_its_reason_and_the_search_goes_on(tmp_path: Path) -> None:
     r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "nan",
-                "--no-baselines", *TINY, cwd=tmp_path)  # fmt: skip
+                "--no-queued-defaults", *TINY, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     url = f"sqlite:///{tmp_path}/studies/nan.db"
     study = optuna.load_study(study_name="nan", storage=url)
@@ -439,3 +459,11 @@ def test_final_eval_that_could_not_publish_refuses_before_training(
     study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path}/studies/t.db")
     assert "final_eval" not in study.user_attrs
     assert not optuna.artifacts.get_all_artifact_meta(study)
+
+
+def test_a_timeout_before_any_trial_says_so(tmp_path: Path) -> None:
+    r = run_cli("search.run", "--trials", "2", "--workers", "1", "--timeout", "1e-9", *TINY,
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "none was started before --timeout" in r.stderr
+    assert "pruned or failed" not in r.stderr

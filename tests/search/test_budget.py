@@ -1,5 +1,5 @@
 """--max-params: configurations over the budget are never trained, raced or selected; the
-yardstick is the default shrunk to the budget; the final evaluation stays within it and shows
+default is shrunk to the budget (the shrunk default); the final evaluation stays within it and shows
 accuracy against size."""
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ import pytest
 from optuna.trial import TrialState
 
 from models import Config, parameter_count
-from search.evaluation.ablation import DEFAULT, SELECTED, variants
-from search.study import (
-    Point,
-    baseline_configs,
-    front,
-    race_of,
-    shrunk,
-    smallest_near_best,
-    smallest_params,
-    yardstick,
-)
+from search.evaluation.ablation import DEFAULT, SELECTION, variants
+from search.study import default_in_budget, queued_defaults, race_of, smallest_params
+from search.study.budget import shrunk
 from search.study.racing import OVER_BUDGET_DRAWS, RACE_OF
+from search.study.tradeoff import Point, front, smallest_near_best
 from tests.helpers import assert_one_line_error, load_study, run_cli
 
 BUDGET = 40_000
@@ -68,18 +61,18 @@ def test_baselines_and_the_race_stay_within_the_budget(budget_study: tuple[Path,
     cwd, out = budget_study
     study = small_study(cwd)
     trials = study.get_trials()
-    baselines = [t for t in trials if t.user_attrs.get("baseline")]
+    baselines = [t for t in trials if t.user_attrs.get("queued_default")]
     assert len(baselines) == 3
     assert all(t.user_attrs["n_params"] <= BUDGET for t in baselines)
     race = race_of(study)
-    assert race is not None and race.complete and race.winner is not None
+    assert race is not None and race.complete and race.selection is not None
     raced = [trials[s.trial] for s in race.standings]
     assert all(t.state == TrialState.COMPLETE and t.user_attrs["n_params"] <= BUDGET for t in raced)
-    fitted = yardstick(BUDGET)
+    fitted = default_in_budget(BUDGET)
     assert fitted is not None and fitted.config != Config()  # the default is 94,186
-    (default,) = [s for s in race.standings if s.yardstick]
+    (default,) = [s for s in race.standings if s.is_default]
     assert trials[default.trial].params == fitted.recorded
-    assert f"the yardstick (default) is {fitted.why}" in out
+    assert f"the default is {fitted.why}" in out
 
 
 def test_final_eval_stays_within_the_budget_and_shows_the_front(
@@ -92,14 +85,14 @@ def test_final_eval_stays_within_the_budget_and_shows_the_front(
     assert result["max_params"] == BUDGET
     assert result["config"]["ensemble"] == 1  # the model kept is within the budget
     assert result["model"]["parameters"] <= BUDGET and result["model"]["nets"] == 1
-    fitted = yardstick(BUDGET)
+    fitted = default_in_budget(BUDGET)
     assert fitted is not None
-    # the yardstick is trained alike, unless it is the selection itself (then the gain is 0)
-    yardstick_variant = result["variants"].get(DEFAULT, result["variants"][SELECTED])
-    assert yardstick_variant == fitted.config.to_dict() | {"epochs": 2}
+    # the shrunk default is trained alike, unless it is the selection (then the gain is 0)
+    default_variant = result["variants"].get(DEFAULT, result["variants"][SELECTION])
+    assert default_variant == fitted.config.to_dict() | {"epochs": 2}
     selection = result["model"]["parameters"]
     for name, config in result["variants"].items():
-        if name not in (SELECTED, DEFAULT):  # the ablation, at the selection's size
+        if name not in (SELECTION, DEFAULT):  # the ablation, at the selection's size
             assert parameter_count(Config(**config)) <= selection, name
     study = small_study(cwd)
     complete = [
@@ -116,7 +109,7 @@ def test_final_eval_stays_within_the_budget_and_shows_the_front(
     assert "Accuracy against size" in page
     for p in expected:
         assert f"<tr><td>#{p.trial}</td><td>{p.params:,}</td>" in page
-    assert f"parameter budget {BUDGET:,}" in r.stdout and "budget's yardstick" in r.stdout
+    assert f"parameter budget {BUDGET:,}" in r.stdout and fitted.name in r.stdout
 
 
 def test_a_trial_or_an_ensemble_over_the_budget_is_refused(budget_study: tuple[Path, str]) -> None:
@@ -162,7 +155,7 @@ def test_bad_budgets_end_in_argparses_one_line_before_any_work(
 
 def test_shrinking_fits_the_budget_or_says_it_cannot() -> None:
     for budget in (smallest_params(), 10_000, 70_000, 200_000):
-        for config in baseline_configs(budget):
+        for config in queued_defaults(budget):
             assert parameter_count(config) <= budget
     fitted = shrunk(Config(), 70_000)
     assert fitted is not None and parameter_count(fitted) <= 70_000
@@ -174,7 +167,7 @@ def test_shrinking_fits_the_budget_or_says_it_cannot() -> None:
 def test_the_ablation_is_judged_at_the_selections_size() -> None:
     selection = Config(nb_filters=16, hidden_units=64)
     size = parameter_count(selection)
-    out = variants(selection, ablation=True, yardstick=shrunk(Config(), 50_000), size=size)
+    out = variants(selection, ablation=True, default=shrunk(Config(), 50_000), size=size)
     assert out["siamese ws=off aux=on"].weight_sharing is False
     assert all(parameter_count(c) <= size for name, c in out.items() if name != DEFAULT)
     unbounded = variants(selection, ablation=True)

@@ -110,7 +110,7 @@ def test_the_dashboard_shows_the_study_in_a_real_browser(
         assert (tmp_path / "study.png").stat().st_size > 10_000
         # The final evaluation's note, with the gain over the default configuration.
         note = page_text(browser, f"{base}/studies/1/note", "Final evaluation: trial #")
-        assert "default configuration" in note and "selected" in note  # the gain, the table
+        assert "default configuration" in note and "selection" in note  # the gain, the table
         trials = page_text(browser, f"{base}/studies/1/trials", "Trial 3")
         assert all(f"Trial {n}" in trials for n in range(4)) and "Trial 4" not in trials
     finally:

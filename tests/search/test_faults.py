@@ -37,7 +37,7 @@ def create(
 ) -> list[str]:
     args = ["--study", name, "--storage", url, "--trials", str(trials), "--workers", "1", *SMALL]
     args += ["--train-pairs", str(train_pairs)]
-    p = start([*args, "--epochs", str(epochs), "--create-only", "--no-baselines"], cwd)
+    p = start([*args, "--epochs", str(epochs), "--create-only", "--no-queued-defaults"], cwd)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     return args

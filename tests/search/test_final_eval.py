@@ -20,11 +20,11 @@ def test_final_eval_writes_report_json_and_attaches_to_the_study(
     cwd = copy_study(tiny_study, tmp_path)
     r = run_cli("search.final_eval", "--study", "tiny", *ROUNDS, cwd=cwd)
     assert r.returncode == 0, r.stderr
-    assert "test acc %" in r.stdout and "selected" in r.stdout and "mlp baseline" in r.stdout
+    assert "test acc %" in r.stdout and "selection" in r.stdout and "mlp" in r.stdout
     assert "interrupted" not in r.stderr  # the round processes end on their own
 
     result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
-    selected = [row for row in result["rounds"] if row["variant"] == "selected"]
+    selected = [row for row in result["rounds"] if row["variant"] == "selection"]
     assert len(selected) == 3
     assert len(set(result["round_seeds"])) == 3
     assert {row["seed"] for row in selected} == set(result["round_seeds"])
@@ -38,7 +38,7 @@ def test_final_eval_writes_report_json_and_attaches_to_the_study(
     assert "Mean learning curves" in page
 
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cwd}/studies/tiny.db")
-    assert study.user_attrs["final_eval"]["selected"]["rounds"] == 3
+    assert study.user_attrs["final_eval"]["selection"]["rounds"] == 3
     artifacts = list((cwd / "studies" / "artifacts").iterdir())
     assert len(artifacts) == 3  # the model file, the JSON and the HTML
     assert result["model"]["path"] == "studies/tiny/model.safetensors"
@@ -55,31 +55,31 @@ def test_the_default_configuration_runs_on_the_same_rounds(
                 "--rounds", "3", "--ensemble", "2", cwd=cwd)  # fmt: skip
     assert r.returncode == 0, r.stderr
     result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
-    default, one = result["default_variant"], "selected, one net"
-    default_one = "default config, one net"
-    assert default == "default config"
-    assert set(result["variants"]) == {"selected", one, default, default_one}
+    default, one = result["default_variant"], "selection, one net"
+    default_one = "default, one net"
+    assert default == "default"
+    assert set(result["variants"]) == {"selection", one, default, default_one}
     variants = result["variants"]
     assert variants[default]["family"] == "siamese"
     assert variants[default]["epochs"] == 2  # the study's budget
-    assert variants[default]["ensemble"] == variants["selected"]["ensemble"] == 2  # alike
+    assert variants[default]["ensemble"] == variants["selection"]["ensemble"] == 2  # alike
     assert variants[default_one] == dict(variants[default], ensemble=1)
-    assert variants["selected"] == dict(variants[one], ensemble=2)
+    assert variants["selection"] == dict(variants[one], ensemble=2)
     test = {
         name: {r["seed"]: r["test_accuracy"] for r in result["rounds"] if r["variant"] == name}
-        for name in ("selected", one, default, default_one)
+        for name in ("selection", one, default, default_one)
     }
     seeds = result["round_seeds"]
     assert all(set(t) == set(seeds) for t in test.values())  # the same rounds for all four
     for variant, versus, key in (
-        ("selected", default, "gain_over_default"),
+        ("selection", default, "gain_over_default"),
         (one, default_one, "one_net_gain_over_default"),
-        ("selected", one, "ensemble_gain"),
+        ("selection", one, "ensemble_gain"),
     ):
         diffs = [test[variant][s] - test[versus][s] for s in seeds]
         assert result[key]["mean"] == pytest.approx(sum(diffs) / 3) and result[key]["n"] == 3
     summary = result["summary"]  # one-net variants are compared with the one-net selection
-    assert summary[one]["versus"] == "selected" and summary[default]["versus"] == "selected"
+    assert summary[one]["versus"] == "selection" and summary[default]["versus"] == "selection"
     assert summary[default_one]["versus"] == one
     one_net = result["one_net_gain_over_default"]["mean"]
     assert summary[default_one]["diff"]["mean"] == pytest.approx(-one_net)
@@ -100,7 +100,7 @@ def test_the_default_configuration_runs_on_the_same_rounds(
     r = run_cli("search.predict", "--model", result["model"]["path"], "--dataset", "mnist5k",
                 cwd=cwd)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    right = round(1000 * test["selected"][seeds[0]])
+    right = round(1000 * test["selection"][seeds[0]])
     assert f"({right} of 1000)" in r.stdout and "(2 nets)" in r.stdout
 
 
@@ -123,7 +123,7 @@ def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_pat
     assert numbers(a) == numbers(b)
     assert a["round_seeds"] == b["round_seeds"]
     assert set(a["round_seeds"]).isdisjoint(c["round_seeds"])
-    alike = {"selected", "selected, one net", "default config", "default config, one net"}
+    alike = {"selection", "selection, one net", "default", "default, one net"}
     assert set(a["variants"]) <= alike  # no ablation
 
 
@@ -184,7 +184,7 @@ def test_an_mnist_study_and_its_final_evaluation_use_the_cache(tmp_path: Path) -
                 "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     result = json.loads((tmp_path / "studies" / "full" / "final_eval.json").read_text())
-    assert {row["variant"] for row in result["rounds"]} >= {"selected"}
+    assert {row["variant"] for row in result["rounds"]} >= {"selection"}
 
 
 def test_a_test_pool_too_small_for_a_round_names_the_fix(tmp_path: Path) -> None:

@@ -105,10 +105,15 @@ def test_a_journal_whose_lock_path_is_a_directory(tmp_path: Path) -> None:
                 *TINY, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     (tmp_path / "s.journal.lock").mkdir()
-    before = digest(tmp_path / "s.journal")
-    r = run_cli("search.run", "--trials", "2", "--storage", "s.journal", cwd=tmp_path)
-    assert_one_line_error(r, "s.journal.lock", "taken by something that is not a lock")
-    assert digest(tmp_path / "s.journal") == before
+    (tmp_path / "s.journal.lock" / "kept").write_text("a neighbour's")
+    r = run_cli("search.run", "--trials", "2", "--workers", "1", "--storage", "s.journal",
+                *TINY, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    [said] = [line for line in r.stderr.splitlines() if "moved aside" in line]
+    assert "s.journal.lock: a directory where the journal's lock goes" in said
+    [aside] = tmp_path.glob("s.journal.lock.set-aside-*")
+    assert (aside / "kept").read_text() == "a neighbour's"
+    assert not os.path.lexists(tmp_path / "s.journal.lock")
 
 
 def start_run(cwd: Path, storage: str) -> subprocess.Popen[str]:
@@ -151,3 +156,56 @@ def test_one_run_owns_a_journal_through_links_and_without_its_owner_file(
         out, _ = first.communicate(timeout=60)
     assert first.returncode == 130, out
     assert "was left RUNNING" not in out
+
+
+@pytest.mark.parametrize(
+    ("revision", "needle"),
+    [("v3.0.0.d", "an older storage schema"), ("v99.0.0.a", "a newer storage schema")],
+    ids=["older", "newer"],
+)
+def test_an_optuna_storage_of_another_schema_version_is_one_line(
+    revision: str, needle: str, tmp_path: Path
+) -> None:
+    r = run_cli(*COMMANDS[0], "--storage", "sqlite:///s.db", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # as another Optuna version leaves it
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        conn.execute("UPDATE version_info SET library_version = '9.9.9'")
+    before = digest(tmp_path / "s.db")
+    for command in COMMANDS:
+        r = run_cli(*command, "--storage", "sqlite:///s.db", cwd=tmp_path)
+        assert_one_line_error(r, "s.db was made by optuna 9.9.9", needle)
+    assert "optuna storage upgrade --storage" in r.stderr or revision.startswith("v99")
+    assert digest(tmp_path / "s.db") == before
+
+
+@pytest.mark.postgres
+def test_another_programs_trials_table_on_postgresql_is_left_alone(
+    pg_url: str, tmp_path: Path
+) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("CREATE TABLE trials (id serial PRIMARY KEY, patient text)"))
+    r = run_cli(*COMMANDS[0], "--storage", pg_url, cwd=tmp_path)
+    assert_one_line_error(r, "holds another program's table(s) named as Optuna's", "trials")
+    with engine.connect() as conn:
+        tables = conn.execute(
+            sqlalchemy.text("SELECT table_name FROM information_schema.tables "
+                            "WHERE table_schema = 'public'")
+        ).scalars().all()  # fmt: skip
+    engine.dispose()
+    assert tables == ["trials"]  # none of Optuna's was created beside it
+
+
+def test_a_locked_sqlite_file_is_called_locked(tmp_path: Path) -> None:
+    r = run_cli(*COMMANDS[0], "--storage", "sqlite:///s.db", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program in a long write
+    try:
+        r = run_cli(*COMMANDS[0], "--storage", "sqlite:///s.db", cwd=tmp_path)
+    finally:
+        holder.close()
+    assert_one_line_error(r, "s.db is locked by another program")

@@ -20,8 +20,8 @@ from optuna.trial import TrialState
 
 from search.execution.trials import retry
 from search.stopping import children_start_deaf, held
-from search.storage import mask_argv
-from search.storage.spec import mask_password
+from search.storage import mask_argv, study_folder
+from search.storage.spec import mask_password, parse_storage
 from search.study.states import FINISHED
 from tests.helpers import TINY, assert_one_line_error, files, load_study, run_cli
 from tests.search.workers import start, wait_for
@@ -91,7 +91,7 @@ def test_a_journal_damaged_inside_is_refused_in_one_line_and_left_as_it_is(
 
 
 def test_a_resumed_search_continues_instead_of_replaying(tmp_path: Path) -> None:
-    args = ["--workers", "1", "--study", "r", "--no-baselines", *TINY]
+    args = ["--workers", "1", "--study", "r", "--no-queued-defaults", *TINY]
     for total in ("2", "4"):
         r = run_cli("search.run", "--trials", total, *args, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
@@ -145,7 +145,9 @@ def test_no_command_prints_or_stores_a_password(pg_url: str, tmp_path: Path) -> 
                 "--no-ablation", "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     outputs.append(r.stdout + r.stderr)
-    stored = (tmp_path / "studies" / "p" / "final_eval.json").read_text()
+    folder = study_folder("p", parse_storage(url))  # studies/p@postgresql-KEY, no password
+    assert "s3cret" not in str(folder)
+    stored = (tmp_path / folder / "final_eval.json").read_text()
     assert "***" in "".join(outputs) and "***" in json.loads(stored)["command"]
     assert all("s3cret" not in text for text in [*outputs, stored])
 
@@ -243,7 +245,7 @@ def test_workers_started_together_on_postgresql_do_not_propose_the_same(
     pg_url: str, tmp_path: Path
 ) -> None:
     args = ["--study", "two", "--storage", pg_url, "--trials", "6", "--workers", "1",
-            "--no-baselines", *TINY]  # fmt: skip
+            "--no-queued-defaults", *TINY]  # fmt: skip
     r = run_cli("search.run", *args, "--create-only", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     procs = [start(args, tmp_path) for _ in range(2)]  # as two compose workers
@@ -254,22 +256,6 @@ def test_workers_started_together_on_postgresql_do_not_propose_the_same(
     assert len({t.user_attrs["worker"] for t in trials}) == 2
     params = [json.dumps(t.params, sort_keys=True) for t in trials]
     assert len(set(params)) == len(params)
-
-
-def test_a_journal_lock_left_by_a_killed_process_is_broken(tmp_path: Path) -> None:
-    r = run_cli("search.run", "--trials", "1", *JOURNAL, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    journal = tmp_path / "studies" / "j.journal"
-    lock = Path(f"{journal}.lock")
-    # As a process killed in the middle of an append leaves it, when Optuna was given a relative
-    # name: a link to "studies/j.journal" that dangles from inside studies/, a minute old.
-    lock.symlink_to("studies/j.journal")
-    old = time.time() - 60
-    os.utime(lock, (old, old), follow_symlinks=False)
-    r = run_cli("search.run", "--trials", "2", *JOURNAL, cwd=tmp_path, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert not lock.is_symlink()
-    assert sum(t.state in FINISHED for t in load_study(str(journal), "j").get_trials()) == 2
 
 
 def ctrl_c_when(
@@ -476,23 +462,7 @@ def test_a_torn_journal_on_a_full_disk_is_a_fault_and_leaves_nothing_behind(
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert "the disk is full" in r.stderr
         assert (disk / "s.journal").read_bytes() == torn
-        ours = ("s.journal.owner", "s.journal.writers")  # the run's pid note and writers lock
+        ours = ("s.journal.owner", "s.journal.appender")  # the run's pid note and lock file
         assert sorted(p.name for p in disk.iterdir() if p.name not in ours) == before
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def test_a_journal_lock_left_by_a_dead_process_is_broken_at_once(tmp_path: Path) -> None:
-    # A process killed while it held Optuna's journal lock (a symbolic link) leaves it; the
-    # next run finds no live writer of the journal and breaks it at once, instead of waiting
-    # for Optuna's 30-second grace period with its warnings.
-    args = ["search.run", "--workers", "1", "--storage", "s.journal", "--study", "s", *TINY]
-    r = run_cli(*args, "--trials", "1", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    journal = (tmp_path / "s.journal").resolve()
-    os.symlink(journal, f"{journal}.lock")  # as a process killed at its release leaves it
-    r = run_cli(*args, "--trials", "2", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "was left by a process that died holding it: removed" in r.stderr
-    assert "taking longer than" not in r.stderr and "Forcibly releasing" not in r.stderr
-    assert not os.path.lexists(f"{journal}.lock")

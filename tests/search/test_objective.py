@@ -8,7 +8,7 @@ from data import Source
 from models import Config
 from search.study import Objective, SearchData, StudySettings
 from search.study.racing import RACE_SEED, race_seed
-from search.study.space import baseline_params, suggest_config
+from search.study.space import family_default_params, suggest_config
 
 PARAMS = {
     "family": "siamese",
@@ -95,7 +95,7 @@ def test_space_replays_on_a_stored_trial() -> None:
 
 @pytest.mark.parametrize("family", ["mlp", "cnn", "siamese"])
 def test_baselines_replay_to_the_family_defaults(family: str) -> None:
-    params = baseline_params(family)
+    params = family_default_params(family)
     assert params["family"] == family
     expected = Config(family=family, epochs=7, weight_sharing=family == "siamese", augment=True)
     assert suggest_config(optuna.trial.FixedTrial(params), epochs=7) == expected

@@ -3,6 +3,7 @@ models.load_model give back what the evaluation measured, and refuse what is not
 
 from __future__ import annotations
 
+import csv
 import json
 import pickle
 from pathlib import Path
@@ -20,6 +21,7 @@ from data.idx import IMAGES_MAGIC, read_idx
 from data.images import read_digit
 from data.sources import EMBEDDED, downsample
 from models import ModelFileError, load_model
+from search.answers import COLUMNS
 from tests.helpers import accuracy_line, assert_one_line_error, run_cli
 
 MODEL = Path("studies/trained/model.safetensors")
@@ -34,7 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--epochs", "6", "--train-pairs", "1000", "--val-pairs", "50",
                 "--finalists", "0", "--pruner", "none", cwd=root)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    # trial 2 is the siamese baseline, the default configuration
+    # trial 2 is the siamese default queued first: the default configuration
     r = run_cli("search.final_eval", "--study", "trained", "--trial", "2", "--rounds", "2",
                 "--no-ablation", "--ensemble", "1", cwd=root)  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -43,7 +45,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_model_gives_the_round_0_test_accuracy_in_a_fresh_process(trained: Path) -> None:
     result = json.loads((trained / "studies" / "trained" / "final_eval.json").read_text())
-    round0 = next(r for r in result["rounds"] if r["variant"] == "selected" and r["round"] == 0)
+    round0 = next(r for r in result["rounds"] if r["variant"] == "selection" and r["round"] == 0)
     assert result["model"]["seed"] == round0["seed"] == result["round_seeds"][0]
     r = run_cli("search.predict", "--model", str(MODEL), "--dataset", "mnist5k", cwd=trained)
     assert r.returncode == 0, r.stderr
@@ -124,8 +126,11 @@ def test_a_pair_file_gives_one_row_per_pair(trained: Path, tmp_path: Path) -> No
                     str(tmp_path / name), cwd=tmp_path)  # fmt: skip
         assert r.returncode == 0, r.stderr
         table = r.stdout.strip().splitlines()[-5:]
-        assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4"]
-        outputs.append(table)
+        assert [line.split()[:3] for line in table] == [
+            [str(tmp_path / f"{name}[{i},0]"), "vs", str(tmp_path / f"{name}[{i},1]")]
+            for i in range(5)
+        ]
+        outputs.append([line.split(None, 3)[3] for line in table])
     assert outputs[0] == outputs[1]
 
 
@@ -191,6 +196,7 @@ def test_what_is_not_a_whole_model_is_refused(trained: Path, tmp_path: Path) -> 
         ("blank", "no digit found"),
         ("pairs-shape", "not N x 2 x 14 x 14"),
         ("pairs-pickle", "cannot be read as a pair file"),
+        ("pairs-pickle-pt", "holds Python objects other than tensors"),  # no torch warning
         ("pairs-suffix", "a pair file ends in .npy or .pt"),
         ("pairs-nan", "NaN or infinite"),
     ],
@@ -213,6 +219,9 @@ def test_bad_input_to_predict_is_one_line(
     elif case == "pairs-pickle":
         np.save(tmp_path / "p.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
         args = ["--pairs-file", str(tmp_path / "p.npy")]
+    elif case == "pairs-pickle-pt":
+        (tmp_path / "p.pt").write_bytes(pickle.dumps({"pairs": [object()]}, protocol=4))
+        args = ["--pairs-file", str(tmp_path / "p.pt")]
     elif case == "pairs-suffix":
         (tmp_path / "p.csv").write_text("1,2\n")
         args = ["--pairs-file", str(tmp_path / "p.csv")]
@@ -225,7 +234,9 @@ def test_bad_input_to_predict_is_one_line(
 
 def test_predict_needs_one_kind_of_input(tmp_path: Path) -> None:
     r = run_cli("search.predict", cwd=tmp_path)
-    assert_one_line_error(r, "one of the arguments --images --pairs-file --dataset is required")
+    assert_one_line_error(
+        r, "one of the arguments --images --pairs-csv --pairs-file --dataset is required"
+    )
     r = run_cli("search.predict", "--dataset", "mnist5k", cwd=tmp_path)
     assert_one_line_error(r, "studies/digit-pairs/model.safetensors: no such file")
 
@@ -275,3 +286,116 @@ def test_a_huge_png_is_named_too_large(trained: Path, tmp_path: Path) -> None:
     assert (tmp_path / "huge.png").stat().st_size < 5_000_000
     with pytest.raises(DataError, match="too large for a digit"):
         read_digit(tmp_path / "huge.png")
+
+
+def digit_files(folder: Path) -> list[tuple[str, int]]:
+    """The ten test digits as PNG files in `folder`: (file name, digit)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for pixels, digit in raw_test_images():
+        Image.fromarray(pixels).save(folder / f"d{digit}.png")
+        out.append((f"d{digit}.png", digit))
+    return out
+
+
+def test_many_pairs_of_image_files_answer_a_program(trained: Path, tmp_path: Path) -> None:
+    files = digit_files(tmp_path / "scans")
+    # Each image in several pairs: 30 pairs of the ten digits, as a list and as a CSV.
+    chosen = [(files[i % 10], files[(3 * i + 1) % 10]) for i in range(30)]
+    images = [str(tmp_path / "scans" / f) for pair in chosen for f, _ in pair]
+    csv_rows = "".join(f"scans/{a},scans/{b},extra\n" for (a, _), (b, _) in chosen)
+    (tmp_path / "with-header.csv").write_text("first,second,note\n" + csv_rows)
+    (tmp_path / "bare.csv").write_text(csv_rows)
+    model = str(trained / MODEL)
+    answers = {}
+    ways = {"list": ["--images", *images], "header": ["--pairs-csv", "with-header.csv"],
+            "bare": ["--pairs-csv", "bare.csv"]}  # fmt: skip
+    for name, args in ways.items():
+        for suffix in (".csv", ".json"):
+            out = tmp_path / f"answers-{name}{suffix}"
+            r = run_cli("search.predict", "--model", model, *args, "--out", str(out),
+                        cwd=tmp_path)  # fmt: skip
+            assert r.returncode == 0, r.stderr
+            assert "30 pairs: first <= second in" in r.stdout  # many: summarized, not a table
+            assert f"wrote 30 answers to {out}" in r.stdout
+            if suffix == ".json":
+                answers[name] = json.loads(out.read_text())
+            else:
+                with open(out, newline="") as f:
+                    rows = list(csv.DictReader(f))
+                assert list(rows[0]) == list(COLUMNS) and len(rows) == 30
+                assert {r["first_le_second"] for r in rows} <= {"true", "false"}
+    listed, header, bare = answers["list"], answers["header"], answers["bare"]
+    assert [r["first"] for r in header] == [f"scans/{a}" for (a, _), _ in chosen]
+    strip = [{k: v for k, v in r.items() if k not in ("first", "second")} for r in listed]
+    assert strip == [{k: v for k, v in r.items() if k not in ("first", "second")} for r in header]
+    assert header == bare
+    right = 0
+    for row, ((_, da), (_, db)) in zip(header, chosen, strict=True):
+        assert row["first_le_second"] == (row["p_first_le_second"] > 0.5)
+        assert 0 <= row["p_first_digit"] <= 1 and 0 <= row["p_second_digit"] <= 1
+        right += row["first_le_second"] == (da <= db)
+    assert right >= 24, right  # the model reads most of these digits
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("odd", "3 images is an odd number"),
+        ("empty csv", "is empty"),
+        ("one column", "row 2 of pairs.csv has one column"),
+        ("missing image", "row 3 of pairs.csv: scans/gone.png: no such image file"),
+        ("not an image", "row 2 of pairs.csv: scans/notes.png is not a PNG or JPEG image"),
+        ("out over the model", "is an input of this command"),
+        ("out over an image", "is an image of row 2 of pairs.csv"),
+        ("out of another kind", "name a .csv or a .json file"),
+    ],
+)
+def test_bad_pairs_of_image_files_are_one_line_and_nothing_is_written(
+    trained: Path, tmp_path: Path, case: str, needle: str
+) -> None:
+    files = digit_files(tmp_path / "scans")
+    (tmp_path / "scans" / "notes.png").write_text("a note, not a picture\n")
+    rows = ["first,second", "scans/d1.png,scans/d2.png", "scans/d3.png,scans/d4.png"]
+    out = tmp_path / "answers.csv"
+    args = ["--pairs-csv", "pairs.csv", "--out", str(out)]
+    if case == "odd":
+        args = ["--images", *(str(tmp_path / "scans" / f) for f, _ in files[:3])]
+    elif case == "empty csv":
+        rows = []
+    elif case == "one column":
+        rows[1] = "scans/d1.png"
+    elif case == "missing image":
+        rows[2] = "scans/d3.png,scans/gone.png"
+    elif case == "not an image":
+        rows[1] = "scans/notes.png,scans/d2.png"
+    elif case == "out over the model":
+        args[-1] = str(trained / MODEL)
+    elif case == "out over an image":
+        args[-1] = str(tmp_path / "scans" / "d1.png")
+    elif case == "out of another kind":
+        args[-1] = str(tmp_path / "answers.txt")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + ("\n" if rows else ""))
+    before = {p: p.read_bytes() for p in [*tmp_path.rglob("*.png"), trained / MODEL]}
+    r = run_cli("search.predict", "--model", str(trained / MODEL), *args, cwd=tmp_path)
+    assert_one_line_error(r, needle)
+    assert not out.exists() and not (tmp_path / "answers.txt").exists()
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_skip_bad_answers_every_good_pair_and_lists_the_bad(trained: Path, tmp_path: Path) -> None:
+    digit_files(tmp_path / "scans")
+    rows = ["scans/d1.png,scans/d2.png", "scans/d3.png,scans/gone.png", "scans/d5.png,scans/d6.png"]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    r = run_cli("search.predict", "--model", str(trained / MODEL), "--pairs-csv", "pairs.csv",
+                "--skip-bad", "--out", "answers.json", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        "search.predict: skipped row 2 of pairs.csv: scans/gone.png: no such image file",
+        "search.predict: skipped 1 of 3 pairs",
+    ]
+    written = json.loads((tmp_path / "answers.json").read_text())
+    assert [(a["first"], a["second"]) for a in written] == [
+        ("scans/d1.png", "scans/d2.png"),
+        ("scans/d5.png", "scans/d6.png"),
+    ]

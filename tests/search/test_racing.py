@@ -20,12 +20,12 @@ from search.execution.trials import fail_and_retry
 from search.storage import SlotLock, StorageSpec
 from search.study import RACE_AFTER, Plan, Step, pick_trial, race_of
 from search.study.racing import RACE_OF, RACE_SEED, Standing, finalists, intensify
-from search.study.space import baseline_params, suggest_config
+from search.study.space import family_default_params, suggest_config
 from search.study.states import FINISHED
 from tests.helpers import assert_one_line_error, load_study, run_cli
 from tests.search.workers import start, wait_for
 
-DEFAULT = baseline_params("siamese")
+DEFAULT = family_default_params("siamese")
 RACE = ["--epochs", "2", "--train-pairs", "100", "--val-pairs", "50", "--finalists", "2",
         "--race-seeds", "2"]  # fmt: skip
 TINY_DATA = ["--epochs", "1", "--train-pairs", "100", "--val-pairs", "50"]
@@ -49,7 +49,7 @@ def searched_handle() -> StudyHandle:
     """searched(), with the storage it was made on, for the worker loop's functions."""
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(direction="maximize", storage=storage)
-    add(study, baseline_params("mlp"), 0.90)  # 0
+    add(study, family_default_params("mlp"), 0.90)  # 0
     add(study, DEFAULT, 0.97)  # 1
     add(study, dict(DEFAULT, nb_filters=16), 0.98)  # 2
     add(study, dict(DEFAULT, nb_filters=48), 0.99)  # 3
@@ -60,8 +60,8 @@ def searched_handle() -> StudyHandle:
 
 def test_the_finalists_are_the_default_and_the_best_other_configurations() -> None:
     trials = searched().trials
-    assert [t.number for t in finalists(trials, 2, yardstick=DEFAULT)] == [1, 3, 2]
-    assert [t.number for t in finalists(trials, 5, yardstick=DEFAULT)] == [
+    assert [t.number for t in finalists(trials, 2, default_params=DEFAULT)] == [1, 3, 2]
+    assert [t.number for t in finalists(trials, 5, default_params=DEFAULT)] == [
         1,
         3,
         2,
@@ -69,33 +69,33 @@ def test_the_finalists_are_the_default_and_the_best_other_configurations() -> No
     ]  # one per configuration
 
 
-def test_without_a_yardstick_the_default_takes_no_seat_of_its_own() -> None:
+def test_in_a_cold_study_the_default_takes_no_seat_of_its_own() -> None:
     trials = searched().trials
-    assert [t.number for t in finalists(trials, 2, yardstick=None)] == [3, 2]
-    assert [t.number for t in finalists(trials, 5, yardstick=None)] == [3, 2, 1, 0]
+    assert [t.number for t in finalists(trials, 2, default_params=None)] == [3, 2]
+    assert [t.number for t in finalists(trials, 5, default_params=None)] == [3, 2, 1, 0]
 
 
 def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
     r = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "cold",
                 "--cold-start", "--pruner", "none", *RACE, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "cold start: the default configuration was neither queued nor raced" in r.stdout
+    assert "cold study: the default configuration was neither queued nor raced" in r.stdout
     # a cold start explores: the structure at random, the training settings from TPE
     assert "20% of the search drawn at random (the structure)" in r.stdout
     study = load_study(f"sqlite:///{tmp_path}/studies/cold.db", "cold")
     assert study.user_attrs["cold_start"] is True
     trials = study.get_trials()
-    assert not any(t.user_attrs.get("baseline") for t in trials)
-    assert all(t.params != baseline_params(family) for t in trials for family in FAMILIES)
+    assert not any(t.user_attrs.get("queued_default") for t in trials)
+    assert all(t.params != family_default_params(family) for t in trials for family in FAMILIES)
     race = race_of(study)
     assert race is not None and race.complete and len(race.standings) == 2  # the 2 finalists
-    assert not any(s.yardstick for s in race.standings)
+    assert not any(s.is_default for s in race.standings)
     assert "(default)" not in r.stdout
     assert sum(t.user_attrs.get(RACE_AFTER) == 4 for t in trials) == 2 * 2  # 2 seeds each
     # the setting is the study's: a re-run keeps it, a warm study refuses it
     r = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "cold",
                 cwd=tmp_path)  # fmt: skip
-    assert r.returncode == 0 and "cold start" in r.stdout, r.stderr
+    assert r.returncode == 0 and "cold study" in r.stdout, r.stderr
     r = run_cli("search.run", "--trials", "1", "--workers", "1", "--study", "warm",
                 "--finalists", "0", *TINY_DATA, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -104,11 +104,11 @@ def test_a_cold_study_never_queues_or_races_the_default(tmp_path: Path) -> None:
     assert_one_line_error(r, "was created without --cold-start")
 
 
-def test_a_challenger_must_beat_the_incumbent_on_the_incumbents_seeds() -> None:
-    default = Standing(trial=1, values={1: 0.980, 2: 0.982}, yardstick=True)
-    partial = Standing(trial=2, values={1: 0.999}, yardstick=False)  # missing seed 2
-    better = Standing(trial=3, values={1: 0.983, 2: 0.984}, yardstick=False)
-    tied = Standing(trial=4, values={1: 0.983, 2: 0.984}, yardstick=False)
+def test_a_challenger_must_beat_the_leader_on_the_leaders_seeds() -> None:
+    default = Standing(trial=1, values={1: 0.980, 2: 0.982}, is_default=True)
+    partial = Standing(trial=2, values={1: 0.999}, is_default=False)  # missing seed 2
+    better = Standing(trial=3, values={1: 0.983, 2: 0.984}, is_default=False)
+    tied = Standing(trial=4, values={1: 0.983, 2: 0.984}, is_default=False)
     assert intensify([partial, default]) is default
     assert intensify([better, default, partial, tied]) is better  # the first of the tied
     assert intensify([Standing(1, {}, True), better]) is better  # a default that never ran
@@ -117,8 +117,8 @@ def test_a_challenger_must_beat_the_incumbent_on_the_incumbents_seeds() -> None:
 def test_the_race_is_queued_once_taken_in_order_and_finished_exactly() -> None:
     handle = searched_handle()
     study = handle.study
-    study.enqueue_trial(baseline_params("cnn"))  # a search trial left over beyond the total
-    plan = Plan(trials=6, finalists=1, seeds=2, yardstick=DEFAULT)
+    study.enqueue_trial(family_default_params("cnn"))  # a search trial left over beyond the total
+    plan = Plan(trials=6, finalists=1, seeds=2, default_params=DEFAULT)
     assert plan.progress(study.trials) == (6, 6 + 2 * 2)
     assert take_trial(handle, NO_LOCK, plan) is Step.WAIT  # the race was just queued
     runs = []
@@ -134,17 +134,17 @@ def test_the_race_is_queued_once_taken_in_order_and_finished_exactly() -> None:
     assert all(t.user_attrs[RACE_AFTER] == 6 for t in runs)
     assert plan.done(study.trials) and plan.progress(study.trials) == (10, 10)
     race = race_of(study)
-    assert race is not None and race.complete and race.winner is not None
-    assert race.winner.trial == 3 and race.winner.values == {1: 0.99, 2: 0.99}
+    assert race is not None and race.complete and race.selection is not None
+    assert race.selection.trial == 3 and race.selection.values == {1: 0.99, 2: 0.99}
     assert take_trial(handle, NO_LOCK, plan) is Step.DONE
     trial, why = pick_trial(study, None)
-    assert trial.number == 3 and "the raced winner" in why
+    assert trial.number == 3 and "the race's selection" in why
 
 
 def test_a_race_trial_that_fails_is_run_again_as_the_same_cell() -> None:
     handle = searched_handle()
     study = handle.study
-    plan = Plan(trials=6, finalists=1, seeds=1, yardstick=DEFAULT)
+    plan = Plan(trials=6, finalists=1, seeds=1, default_params=DEFAULT)
     assert take_trial(handle, NO_LOCK, plan) is Step.WAIT
     first = take_trial(handle, NO_LOCK, plan)
     assert isinstance(first, optuna.Trial)
@@ -219,7 +219,7 @@ def test_a_race_with_two_workers_on_a_journal_resumes_after_ctrl_c(tmp_path: Pat
     assert stopped, "the interrupted race run is failed, and queued again"
     r = run_cli("search.run", *args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "won by trial #" in r.stdout
+    assert "selects trial #" in r.stdout
     trials = check_race(url, "race", 4)
     assert len({t.user_attrs.get("worker") for t in trials}) >= 2
 
@@ -236,19 +236,19 @@ def test_a_race_with_two_workers_on_postgresql(pg_url: str, tmp_path: Path) -> N
     check_race(pg_url, "race", 4)
 
 
-def test_final_eval_takes_the_raced_winner_and_says_why(tmp_path: Path) -> None:
+def test_final_eval_takes_the_races_selection_and_says_why(tmp_path: Path) -> None:
     r = run_cli("search.run", "--trials", "4", "--workers", "1", "--study", "fin", *RACE,
                 cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     study = load_study(f"sqlite:///{tmp_path}/studies/fin.db", "fin")
     race = race_of(study)
-    assert race is not None and race.complete and race.winner is not None
+    assert race is not None and race.complete and race.selection is not None
     r = run_cli("search.final_eval", "--study", "fin", "--rounds", "2", "--no-ablation",
                 "--ensemble", "1", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert f"trial #{race.winner.trial}, the raced winner" in r.stdout
+    assert f"trial #{race.selection.trial}, the race's selection" in r.stdout
     result = json.loads((tmp_path / "studies" / "fin" / "final_eval.json").read_text())
-    assert result["trial"] == race.winner.trial and "raced winner" in result["selection"]
+    assert result["trial"] == race.selection.trial and "the race's selection" in result["selection"]
 
 
 def test_a_resumed_race_with_a_smaller_total_is_one_race_for_every_worker(

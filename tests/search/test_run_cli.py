@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import baseline_configs, recorded_params
+from search.study import queued_defaults, recorded_params
 from search.study.states import FINISHED
 from tests.helpers import TINY, load_study, run_cli, run_tool
 
@@ -34,8 +34,8 @@ def test_end_to_end_with_sqlite_and_the_optuna_cli(tmp_path: Path) -> None:
     assert study.user_attrs["epochs"] == 2 and study.user_attrs["dataset"] == "mnist5k"
     assert study.metric_names == ["validation accuracy"]  # not "Objective 0" in the dashboard
     first = study.trials[:3]  # a new study starts from each family's default configuration
-    assert [t.params for t in first] == [recorded_params(c) for c in baseline_configs(None)]
-    assert all(t.user_attrs["baseline"] for t in first)
+    assert [t.params for t in first] == [recorded_params(c) for c in queued_defaults(None)]
+    assert all(t.user_attrs["queued_default"] for t in first)
 
     cli = run_tool("optuna", "trials", "--storage", url, "--study-name", "e2e", "-f", "json",
                   cwd=tmp_path)  # fmt: skip

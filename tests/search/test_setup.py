@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from search.study import RACE_AFTER, race_of
 from search.study.racing import RACE_SEED, REUSED_FROM
-from search.study.space import baseline_params
+from search.study.space import family_default_params
 from tests.helpers import load_study, run_cli
 
 TINY_DATA = ["--train-pairs", "100", "--val-pairs", "50", "--workers", "1"]
@@ -23,14 +23,14 @@ def test_a_study_left_half_set_up_is_made_again_with_the_flags_given(tmp_path: P
     study = optuna.create_study(study_name="half", storage=url, direction="maximize")
     study.set_user_attr("dataset", "mnist5k")
     study.set_user_attr("epochs", 20)
-    study.enqueue_trial(baseline_params("mlp"), user_attrs={"baseline": True})
+    study.enqueue_trial(family_default_params("mlp"), user_attrs={"queued_default": True})
     r = run_cli("search.run", "--study", "half", "--trials", "2", "--epochs", "1",
                 "--finalists", "0", *TINY_DATA, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "was left half set up by a run that was stopped: made again" in r.stderr
     study = load_study(url, "half")
     assert study.user_attrs["epochs"] == 1 and study.user_attrs["set_up"] is True
-    baselines = [t for t in study.trials if t.user_attrs.get("baseline")]
+    baselines = [t for t in study.trials if t.user_attrs.get("queued_default")]
     assert len(baselines) == 3  # queued once, by the run that set it up
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials) == 2
 

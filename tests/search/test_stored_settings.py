@@ -27,13 +27,13 @@ def made_study(cwd: Path, name: str, **settings: object) -> str:
 @pytest.mark.parametrize(
     ("setting", "value", "needle"),
     [
-        ("epochs", 0, "--epochs must be a positive integer"),
-        ("epochs", -3, "--epochs must be a positive integer"),
+        ("epochs", 0, "--epochs must be 1 to 1,000"),
+        ("epochs", -3, "--epochs must be 1 to 1,000"),
         ("trial_nets", 0, "--trial-nets must be 1 to 10 nets"),
         ("trial_nets", 50, "--trial-nets must be 1 to 10 nets"),
-        ("val_pairs", 0, "--val-pairs must be a positive integer"),
-        ("finalists", -1, "--finalists must be an integer >= 0"),
-        ("race_seeds", 0, "--race-seeds must be a positive integer"),
+        ("val_pairs", 0, "--val-pairs must be 1 to 30,000 pairs"),
+        ("finalists", -1, "--finalists must be 0 to 50"),
+        ("race_seeds", 0, "--race-seeds must be 1 to 100"),
         ("seed", -1, "--seed must be an integer from 0 to 4294967295"),
         ("epochs", True, "malformed epochs setting"),
     ],
@@ -49,7 +49,7 @@ def test_a_stored_setting_out_of_range_is_refused_as_the_flag_would_be(
 
 @pytest.mark.parametrize(
     ("setting", "value", "needle"),
-    [("epochs", 0, "--epochs must be a positive integer"), ("epochs", True, "malformed epochs")],
+    [("epochs", 0, "--epochs must be 1 to 1,000"), ("epochs", True, "malformed epochs")],
 )
 def test_both_commands_refuse_a_stored_setting_before_anything_runs(
     setting: str, value: object, needle: str, tmp_path: Path

@@ -7,8 +7,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import make_pruner, make_sampler, random_share, spares_draws
-from search.study.strategies import AT_RANDOM, Explore, mark_drawn_at_random, warmup_epochs
+from search.study.strategies import (
+    AT_RANDOM,
+    Explore,
+    make_pruner,
+    make_sampler,
+    mark_drawn_at_random,
+    random_share,
+    spares_draws,
+    warmup_epochs,
+)
 from tests.helpers import load_study, run_cli
 
 
