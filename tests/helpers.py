@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -30,6 +31,41 @@ def run_cli(
         env=env,
         check=False,
     )
+
+
+# One process, many command lines: each `main(argv)` of the command's module in turn, its exit
+# status and its stdout and stderr kept apart (a SystemExit is a command's exit).
+MANY = """
+import contextlib, io, json, sys
+from importlib import import_module
+main = import_module(sys.argv[1]).main
+out = []
+for argv in json.loads(sys.stdin.read()):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    out.append([code, stdout.getvalue(), stderr.getvalue()])
+print(json.dumps(out))
+"""
+
+
+def run_cli_many(
+    module: str, argvs: list[list[str]], *, cwd: Path, timeout: float = 300
+) -> list[subprocess.CompletedProcess[str]]:
+    """The real command's `main` run on each command line in one fresh process, for the
+    mistakes a command refuses before it reads or writes anything (its flags, a storage URL):
+    a process each would spend its time importing torch. One CompletedProcess per line."""
+    r = subprocess.run(
+        [sys.executable, "-c", MANY, module], input=json.dumps(argvs), cwd=cwd,
+        capture_output=True, text=True, timeout=timeout, check=True,
+    )  # fmt: skip
+    return [
+        subprocess.CompletedProcess([module, *argv], code, out, err)
+        for argv, (code, out, err) in zip(argvs, json.loads(r.stdout), strict=True)
+    ]
 
 
 def run_tool(

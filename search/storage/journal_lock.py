@@ -14,6 +14,7 @@ one line saying how to clear it if its holder is gone.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -112,8 +113,10 @@ class JournalLock(JournalFileSymlinkLock):
             os.rename(self.link, moved)  # atomic: only this very link is taken away
         except FileNotFoundError:
             return True
-        if identity(os.lstat(moved)) != found:  # replaced between our look and the rename
-            os.rename(moved, self.link)
+        if identity(os.lstat(moved)) != found:  # replaced between our look and the rename:
+            with contextlib.suppress(FileExistsError):  # put back, over nothing newer
+                os.link(moved, self.link, follow_symlinks=False)
+            os.unlink(moved)
             return False
         os.unlink(moved)
         record(fd, "")
@@ -122,15 +125,26 @@ class JournalLock(JournalFileSymlinkLock):
 
     def release(self) -> None:
         fd, self.fd = self.fd, None
+        if fd is None:
+            return  # never acquired: the link, if any, is someone else's
         try:
-            moved = self.link.with_name(f"{self.link.name}.{uuid.uuid4().hex}.release")
-            os.rename(self.link, moved)
-            os.unlink(moved)
-            if fd is not None:
-                record(fd, "")
+            # A plain Optuna process breaks a lock 30 s old whoever holds it: then ours is gone
+            # already (and the link there, if any, is that process's): nothing to release.
+            with contextlib.suppress(FileNotFoundError):
+                if identity(os.lstat(self.link)) == read_record(fd):
+                    moved = self.link.with_name(f"{self.link.name}.{uuid.uuid4().hex}.release")
+                    os.rename(self.link, moved)
+                    os.unlink(moved)
+            record(fd, "")
         finally:
-            if fd is not None:
-                os.close(fd)
+            os.close(fd)
+
+
+def check_appender(journal: str) -> None:
+    """Open the appender file as an append will, before a run starts: what is not ours there is
+    set aside now, and one that cannot be opened (immutable, not writable) ends the command in
+    one line before anything else is said."""
+    os.close(open_side_file(Path(journal + APPENDER), write=True))
 
 
 def record(fd: int, text: str) -> None:

@@ -29,7 +29,7 @@ from search.storage.journal import (
     find_damage,
     journal_name,
 )
-from search.storage.journal_lock import JournalLock
+from search.storage.journal_lock import JournalLock, check_appender
 from search.storage.postgres import check_postgres
 from search.storage.schema import foreign_tables
 from search.storage.spec import StorageSpec
@@ -170,6 +170,8 @@ def open_storage(
             aside = clear_lock_path(path) if writes else None
             if aside:
                 print(aside, file=sys.stderr)
+            if writes:
+                check_appender(journal_name(path))
             repaired = cut_torn_tail(path) if writes else None
             damage = find_damage(path)
         except OSError as e:

@@ -28,6 +28,7 @@ from tests.helpers import (
     assert_one_line_error,
     files,
     run_cli,
+    run_cli_many,
     write_idx,
     write_mnist,
 )
@@ -101,20 +102,41 @@ RUN_CASES = {
 }
 
 
+# Refused from the command line alone, before anything is read or written: checked in one
+# process (run_cli_many); the others each in a process of their own.
+BEFORE_ANY_IO = [
+    c for c in RUN_CASES
+    if not c.startswith(("postgres", "mnist", "data dir", "sqlite dir"))
+]  # fmt: skip
+
+
+def check_refused(r: subprocess.CompletedProcess[str], needle: str, cwd: Path) -> None:
+    assert_one_line_error(r, needle)
+    assert "ss@" not in r.stderr and ":pw@" not in r.stderr  # no part of a password
+    assert files(cwd) == []
+
+
+def test_search_run_bad_flags(tmp_path: Path) -> None:
+    argvs = [["--trials", "2", *RUN_CASES[c][0]] for c in BEFORE_ANY_IO]
+    for case, r in zip(BEFORE_ANY_IO, run_cli_many("search.run", argvs, cwd=tmp_path),
+                       strict=True):  # fmt: skip
+        try:
+            check_refused(r, RUN_CASES[case][1], tmp_path)
+        except AssertionError as e:
+            raise AssertionError(f"case {case!r}: {e}") from None
+
+
 @pytest.mark.parametrize(
     "case",
     [
         pytest.param(c, marks=pytest.mark.postgres) if c.startswith("postgres wrong") else c
         for c in RUN_CASES
+        if c not in BEFORE_ANY_IO
     ],
-    ids=list(RUN_CASES),
 )
 def test_search_run_bad_input(case: str, tmp_path: Path) -> None:
     args, needle = RUN_CASES[case]
-    r = run_cli("search.run", "--trials", "2", *args, cwd=tmp_path)
-    assert_one_line_error(r, needle)
-    assert "ss@" not in r.stderr and ":pw@" not in r.stderr  # no part of a password
-    assert files(tmp_path) == []
+    check_refused(run_cli("search.run", "--trials", "2", *args, cwd=tmp_path), needle, tmp_path)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
@@ -200,18 +222,24 @@ def test_bad_mnist_files(case: str, tmp_path: Path) -> None:
     assert files(tmp_path) == before
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [(["--rounds", "0"], "--rounds"), (["--workers", "0"], "--workers"),
-     (["--trial", "x"], "--trial"), (["--seed", str(2**32)], "--seed"),
-     (["--study", "a/b"], "not a study name"), (["--ensemble", "0"], "--ensemble"),
-     (["--ensemble", "11"], "at most 10 nets"),
-     (["--rounds", "1000000000"], "expected 1 to 1,000")],
-)  # fmt: skip
-def test_final_eval_bad_flags(args: list[str], needle: str, tmp_path: Path) -> None:
-    r = run_cli("search.final_eval", *args, cwd=tmp_path)
-    assert_one_line_error(r, needle)
-    assert files(tmp_path) == []
+FINAL_EVAL_FLAGS = [
+    (["--rounds", "0"], "--rounds"), (["--workers", "0"], "--workers"),
+    (["--trial", "x"], "--trial"), (["--seed", str(2**32)], "--seed"),
+    (["--study", "a/b"], "not a study name"), (["--ensemble", "0"], "--ensemble"),
+    (["--ensemble", "11"], "at most 10 nets"),
+    (["--rounds", "1000000000"], "expected 1 to 1,000"),
+]  # fmt: skip
+
+
+def test_final_eval_bad_flags(tmp_path: Path) -> None:
+    argvs = [args for args, _ in FINAL_EVAL_FLAGS]
+    for (args, needle), r in zip(FINAL_EVAL_FLAGS,
+                                 run_cli_many("search.final_eval", argvs, cwd=tmp_path),
+                                 strict=True):  # fmt: skip
+        try:
+            check_refused(r, needle, tmp_path)
+        except AssertionError as e:
+            raise AssertionError(f"{args}: {e}") from None
 
 
 def test_the_cache_variable_is_named_when_it_points_at_a_file(tmp_path: Path) -> None:

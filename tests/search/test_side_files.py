@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from search.study.states import FINISHED
-from tests.helpers import TINY, load_study, run_cli
+from tests.helpers import TINY, assert_one_line_error, load_study, run_cli
 
 RUN = ["search.run", "--workers", "1", "--storage", "studies/j.journal", "--study", "j", *TINY]
 
@@ -132,3 +134,17 @@ def test_side_files_that_are_not_files_are_set_aside_and_never_followed(tmp_path
     assert "a directory where the study keeps a lock file" in r.stderr
     journal = studies / "j.journal"
     assert sum(t.state in FINISHED for t in load_study(str(journal), "j").trials) == 3
+
+
+def test_an_immutable_lock_file_is_named_in_one_line(tmp_path: Path) -> None:
+    r = run_cli(*RUN, "--trials", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    appender = tmp_path / "studies" / "j.journal.appender"
+    made = subprocess.run(["chattr", "+i", str(appender)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i is not allowed here: {made.stderr.strip()}")
+    try:
+        r = run_cli(*RUN, "--trials", "2", cwd=tmp_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(appender)], check=True)
+    assert_one_line_error(r, "cannot open", "j.journal.appender", "chattr -i")
