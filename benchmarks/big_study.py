@@ -1,7 +1,7 @@
 """Benchmark: the commands on a study of 10,000 trials, against the same study without them.
 
 For each storage (PostgreSQL, the journal file), the real CLI makes a small study (`search.run
---trials 4 --finalists 2 --race-seeds 2 --workers 1`: the queued baselines, two TPE trials and
+--trials 4 --finalists 2 --race-seeds 2 --workers 1`: the queued defaults, two TPE trials and
 a race, trained for real on mnist5k), copies it, and adds --history finished search trials to
 the copy: random configurations of the real search space with a seeded synthetic learning
 curve of the study's epochs (their reports, parameters and the attributes a trained trial

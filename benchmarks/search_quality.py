@@ -49,7 +49,7 @@ STRUCTURE_DRAWS = ["--random-share", "0.2", "--random-draws", "structure"]
 WHOLE_DRAWS = ["--random-share", "0.2", "--random-draws", "whole", *PRUNED]
 STRATEGIES = {
     # TPE (multivariate) with Optuna's 10 random start-up trials, percentile pruner keeping
-    # the top 25% after 3 epochs: the design of a study with the hint
+    # the top 25% after 3 epochs: the design of a warm study
     "tpe": NO_SHARE,
     # a fifth of the trials at random: the first 40 of 200, then one in five (SMAC's 0.2)
     "explore": WHOLE_DRAWS,

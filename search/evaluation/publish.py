@@ -131,14 +131,17 @@ def publish(
     folder.mkdir(parents=True, exist_ok=True)
     model_path = Path(result.model.path)
     json_path, html_path = folder / "final_eval.json", folder / "final_eval.html"
+    manifest = {
+        "files": [model_path.name, json_path.name, html_path.name],
+        "user_attr": summary_attr(result),
+        "note": note(result, html_path=html_path, json_path=json_path),
+        "attached": [],
+    }
     with publication_lock(folder, wait=True):
-        staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=folder))
-        manifest = {
-            "files": [model_path.name, json_path.name, html_path.name],
-            "user_attr": summary_attr(result),
-            "note": note(result, html_path=html_path, json_path=json_path),
-            "attached": [],
-        }
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=folder))
+        except OSError as e:
+            raise not_published(e) from None
         try:
             write_model(result, kept, staging / model_path.name)
             replace_file(staging / json_path.name, json.dumps(result.to_json(), indent=1).encode())
@@ -146,14 +149,20 @@ def publish(
             replace_file(staging / MANIFEST, json.dumps(manifest).encode())  # the commit point
         except OSError as e:
             shutil.rmtree(staging, ignore_errors=True)
-            if full_disk(e):
-                raise StorageLost(
-                    f"{full_disk(e, resumes=False)}; nothing was published (the report above is "
-                    "not saved): free some space and run search.final_eval again"
-                ) from None
-            raise
+            raise not_published(e) from None
         complete(study, staging, manifest)
     return json_path, html_path
+
+
+def not_published(error: OSError) -> Exception:
+    """A write before the commit point failed: nothing was published. A full disk is one line;
+    any other error is a bug and keeps its traceback."""
+    if not full_disk(error):
+        return error
+    return StorageLost(
+        f"{full_disk(error, resumes=False)}; nothing was published (the report above is not "
+        "saved): free some space and run search.final_eval again"
+    )
 
 
 def complete(study: optuna.Study, staging: Path, manifest: dict[str, Any]) -> None:

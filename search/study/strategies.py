@@ -79,7 +79,7 @@ MODEL_SAMPLERS = ("tpe", "gp")  # the samplers a share of the trials drawn at ra
 
 def random_share(given: float | None, *, cold_start: bool, sampler: str) -> float:
     """--random-share as given, else COLD_RANDOM_SHARE for a cold start and 0 (Optuna's 10
-    start-up trials alone) for a study with the hint; 0 for a sampler with no model (random,
+    start-up trials alone) for a warm study; 0 for a sampler with no model (random,
     qmc), which draws every trial without one."""
     if sampler not in MODEL_SAMPLERS:
         return 0.0
