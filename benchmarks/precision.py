@@ -10,7 +10,7 @@ and each evaluation's wall time.
 On a CPU without native bf16 (no avx512_bf16 or amx_bf16 flag) torch emulates it: the
 accuracy is bf16's, the time is not what bf16 hardware would take.
 
-    python benchmarks/precision.py [--trials 30] [--rounds 10] [--seed 0] [--out DIR]
+    python benchmarks/precision.py [--trials 30] [--rounds 10] [--seed 0] [--out DIR] [--trial N]
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from search.evaluation.ablation import OLD_NAMES
 from search.evaluation.stats import paired
 
 
-def evaluate(cwd: Path, precision: str, rounds: int, seed: int) -> tuple[dict, float]:
+def evaluate(
+    cwd: Path, precision: str, rounds: int, seed: int, trial: int | None
+) -> tuple[dict, float]:
+    chosen = [] if trial is None else ["--trial", str(trial)]
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "search.final_eval", "--rounds", str(rounds), "--seed", str(seed),
-         "--ensemble", "1", "--no-ablation", "--precision", precision],
+         "--ensemble", "1", "--no-ablation", "--precision", precision, *chosen],
         cwd=cwd, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     took = time.perf_counter() - start
@@ -53,16 +56,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=10, help="evaluation rounds (default: 10)")
     p.add_argument("--seed", type=int, default=0, help="search and evaluation seed (default: 0)")
     p.add_argument("--out", type=Path, default=None, help="keep the study here (default: temp)")
+    p.add_argument("--trial", type=int, default=None,
+                   help="evaluate this trial (default: the selection); with --out, a study "
+                        "already there is evaluated again without a new search")  # fmt: skip
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cwd = args.out or Path(tmp)
         cwd.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "search.run", "--trials", str(args.trials), "--finalists", "0",
-             "--seed", str(args.seed), "--precision", "fp32"],
-            cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        runs = {prec: evaluate(cwd, prec, args.rounds, args.seed) for prec in ("fp32", "bf16")}
+        if args.trial is None or not (cwd / "studies").exists():
+            subprocess.run(
+                [sys.executable, "-m", "search.run", "--trials", str(args.trials),
+                 "--finalists", "0", "--seed", str(args.seed), "--precision", "fp32"],
+                cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        runs = {
+            prec: evaluate(cwd, prec, args.rounds, args.seed, args.trial)
+            for prec in ("fp32", "bf16")
+        }
         fp32, bf16 = (by_variant(runs[prec][0]) for prec in ("fp32", "bf16"))
         print(f"trial #{runs['fp32'][0]['trial']}, {args.rounds} rounds, one net each; test %")
         print(f"{'variant':<12}{'fp32':>8}{'bf16':>8}  bf16 - fp32, 95% interval")

@@ -7,7 +7,7 @@ the real command (`--pairs-csv FILE --out answers.csv`, process start-up and the
 loading included) and, apart, in this process: the image reading alone and the model alone on
 the read pairs. Pairs a second are medians over the repetitions.
 
-    python benchmarks/predict.py [--pairs 10000] [--reps 3] [--workers 2]
+    python benchmarks/predict.py [--pairs 10000] [--reps 3]
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ def write_case(folder: Path, *, images: int, pairs: int) -> Path:
     """`images` PNG files of real digits (28x28, MNIST's own) and a CSV of `pairs` pairs."""
     raw = read_idx(EMBEDDED / "images-idx3-ubyte.gz", magic=IMAGES_MAGIC)  # MNIST's 28x28
     (folder / "scans").mkdir(parents=True)
-    for i in range(images):
-        Image.fromarray(raw[i % len(raw)].numpy()).save(folder / "scans" / f"{i}.png")
     g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(raw), generator=g)  # the file is sorted by digit
+    for i in range(images):
+        Image.fromarray(raw[order[i % len(raw)]].numpy()).save(folder / "scans" / f"{i}.png")
     if images >= 2 * pairs:
         chosen = torch.arange(2 * pairs).view(pairs, 2)
     else:
@@ -63,7 +64,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--pairs", type=int, default=10_000, help="pairs a case (default: 10000)")
     p.add_argument("--reps", type=int, default=3, help="repetitions (default: 3)")
-    p.add_argument("--workers", type=int, default=2, help="reading processes (default: 2)")
     args = p.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,8 +73,7 @@ def main() -> None:
             f"{2 * args.pairs:,} distinct images": (2 * args.pairs, args.pairs),
             f"1,000 images in {args.pairs:,} pairs": (1000, args.pairs),
         }
-        print(f"{args.pairs:,} pairs a case, {args.workers} reading process(es), {args.reps} "
-              "repetitions, medians; pairs a second")  # fmt: skip
+        print(f"{args.pairs:,} pairs a case, {args.reps} repetitions, medians; pairs a second")
         print(f"{'case':<34}{'command':>12}{'reading':>12}{'model':>12}")
         for name, (images, pairs) in cases.items():
             csv = write_case(root / name.split()[0].replace(",", ""), images=images, pairs=pairs)
@@ -83,13 +82,12 @@ def main() -> None:
                 start = time.perf_counter()
                 subprocess.run(
                     [sys.executable, "-m", "search.predict", "--model", str(model),
-                     "--pairs-csv", str(csv), "--out", str(csv.with_name("answers.csv")),
-                     "--workers", str(args.workers)],
+                     "--pairs-csv", str(csv), "--out", str(csv.with_name("answers.csv"))],
                     check=True, capture_output=True,
                 )  # fmt: skip
                 command.append(pairs / (time.perf_counter() - start))
                 start = time.perf_counter()
-                read = read_image_pairs(pairs_in_csv(csv), skip_bad=False, workers=args.workers)
+                read = read_image_pairs(pairs_in_csv(csv), skip_bad=False)
                 reading.append(pairs / (time.perf_counter() - start))
                 loaded = load_model(model)
                 start = time.perf_counter()

@@ -65,6 +65,8 @@ STRATEGIES = {
     "hyperband": ["--pruner", "hyperband", *NO_SHARE],
     # the finalists raced on 10 seeds instead of 5: the race's pick is its noisiest step
     "race-10": ["--race-seeds", "10", *NO_SHARE],
+    # the search trained in bf16 autocast (its final evaluation in fp32 as every cell's)
+    "bf16": ["--precision", "bf16", *NO_SHARE],
     "qmc": ["--sampler", "qmc"],  # a scrambled Sobol sequence, no model
     "random": ["--sampler", "random"],
 }
@@ -82,7 +84,8 @@ def run_cell(cwd: Path, *, seed: int, flags: list[str], trials: int, rounds: int
     search = [sys.executable, "-m", "search.run", "--trials", str(trials), "--seed", str(seed)]
     subprocess.run([*search, *flags], **quiet)
     searched = time.perf_counter()
-    final = [sys.executable, "-m", "search.final_eval", "--seed", str(seed)]
+    # fp32 whatever the search trained in: the default's nets are the same in every cell
+    final = [sys.executable, "-m", "search.final_eval", "--seed", str(seed), "--precision", "fp32"]
     subprocess.run([*final, "--rounds", str(rounds), "--ensemble", "1", "--no-ablation"], **quiet)
     result = json.loads((cwd / "studies/digit-pairs/final_eval.json").read_text())
     by_variant: dict[str, list[float]] = {}

@@ -1,15 +1,15 @@
 """Pairs of digit image files a user brings: a list of images paired in order, or a CSV of two
-columns of image paths; each image read once however many pairs it is in, in parallel where
-there are many. A pair whose image cannot be read is named with its row."""
+columns of image paths; each image read once however many pairs it is in. A pair whose image
+cannot be read is named with its row."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from data.errors import DataError
@@ -18,8 +18,6 @@ from data.images import read_digit
 MAX_PAIRS = 100_000  # 100,000 pairs are 157 MB of inputs; a larger list is split by the user
 MAX_CSV_BYTES = 64 << 20
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-PARALLEL_FROM = 256  # fewer images are read in this process: a pool costs more than it saves
-CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -104,53 +102,45 @@ class ReadPairs:
     bad: list[tuple[ImagePair, str]]
 
 
-def read_one(path: Path) -> torch.Tensor | str:
-    """An image as [14, 14], or why it cannot be read (a pool passes this back)."""
+def read_one(path: Path) -> np.ndarray | str:
+    """An image as a [14, 14] array, or why it cannot be read."""
     try:
-        return read_digit(path)
+        return read_digit(path).numpy()
     except DataError as e:
         return str(e)
 
 
-def read_all(
-    paths: Sequence[Path], *, workers: int, advance: Callable[[int], None]
-) -> list[torch.Tensor | str]:
-    if workers <= 1 or len(paths) < PARALLEL_FROM:
-        out = []
-        for p in paths:
-            out.append(read_one(p))
-            advance(1)
-        return out
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        out = []
-        for done in pool.map(read_one, paths, chunksize=CHUNK):
-            out.append(done)
-            advance(1)
-        return out
+def read_all(paths: Sequence[Path], advance: Callable[[int], None]) -> list[np.ndarray | str]:
+    # In this process: a pool of processes or threads read 2.4-25x slower here than one loop
+    # (benchmarks/predict.py: decoding a small PNG is quicker than handing it between workers)
+    out = []
+    for p in paths:
+        out.append(read_one(p))
+        advance(1)
+    return out
 
 
 def read_image_pairs(
     pairs: Sequence[ImagePair],
     *,
     skip_bad: bool,
-    workers: int = 1,
     advance: Callable[[int], None] = lambda n: None,
 ) -> ReadPairs:
-    """Read every distinct image once (`workers` processes where there are many; `advance`
-    hears each image read). A pair with an image that cannot be read ends it all in one line
-    naming the pair's row and the file, unless `skip_bad`: then it is listed in `bad`."""
+    """Read every distinct image once (`advance` hears each image read). A pair with an image
+    that cannot be read ends it all in one line naming the pair's row and the file, unless
+    `skip_bad`: then it is listed in `bad`."""
     unique = list(dict.fromkeys(p for pair in pairs for p in (pair.first, pair.second)))
-    images = dict(zip(unique, read_all(unique, workers=workers, advance=advance), strict=True))
+    images = dict(zip(unique, read_all(unique, advance), strict=True))
     good, inputs, bad = [], [], []
     for pair in pairs:
         a, b = images[pair.first], images[pair.second]
         why = a if isinstance(a, str) else b if isinstance(b, str) else None
         if why is None:
             good.append(pair)
-            inputs.append(torch.stack([a, b]))  # type: ignore[list-item]
+            inputs.append(np.stack([a, b]))  # type: ignore[list-item]
         elif skip_bad:
             bad.append((pair, why))
         else:
             raise DataError(f"{pair.where}: {why}")
-    stacked = torch.stack(inputs) if inputs else torch.zeros(0, 2, 14, 14)
+    stacked = torch.from_numpy(np.stack(inputs)) if inputs else torch.zeros(0, 2, 14, 14)
     return ReadPairs(good, stacked, bad)

@@ -34,8 +34,6 @@ from search.answers import (
 from search.cli import (
     Parser,
     add_device_option,
-    add_workers_option,
-    check_workers,
     count,
     non_negative_int,
     one_line_errors,
@@ -43,7 +41,6 @@ from search.cli import (
 )
 from search.errors import UsageError
 from search.evaluation import TEST_PAIRS, round_seed
-from search.machine import CORES
 from search.paths import DEFAULT_STUDY, model_path
 
 PROG = "search.predict"
@@ -80,9 +77,6 @@ def build_parser() -> Parser:
                    help="a pair whose image cannot be read is listed and left out, and every "
                         "other pair answered (default: the first such pair ends the command "
                         "before anything is written)")
-    add_workers_option(p, default=CORES,
-                       help=f"processes reading the images where there are many (default: "
-                            f"{CORES}, the cores)")
     p.add_argument("--pairs", type=count(MAX_TEST_PAIRS), default=TEST_PAIRS,
                    help=f"with --dataset: how many test pairs, 1 to {MAX_TEST_PAIRS:,} "
                         f"(default: {TEST_PAIRS})")
@@ -185,9 +179,7 @@ def answer(args: argparse.Namespace) -> int:
         images = len({p for pair in pairs for p in (pair.first, pair.second)})
         with tqdm(total=images, unit="image", desc="reading", disable=images < PROGRESS_FROM,
                   file=sys.stderr) as bar:  # fmt: skip
-            read = read_image_pairs(
-                pairs, skip_bad=args.skip_bad, workers=args.workers, advance=bar.update
-            )
+            read = read_image_pairs(pairs, skip_bad=args.skip_bad, advance=bar.update)
         inputs, bad = read.inputs, read.bad
         names = [pair.names for pair in read.pairs]
     rows = answer_rows(model.predict(inputs), names)
@@ -204,7 +196,6 @@ def answer(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    check_workers(PROG, args.workers)
     try:
         with one_line_errors(PROG):
             return answer(args)
