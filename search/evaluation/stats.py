@@ -6,8 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
 
 @dataclass(frozen=True)
 class Summary:
@@ -24,6 +22,8 @@ def summarize(values: Sequence[float]) -> Summary:
     if n < 2:
         return Summary(mean, 0.0, mean, mean, n)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    from scipy import stats  # here: its import is a second of every command's and worker's start
+
     half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
     return Summary(mean, std, mean - half, mean + half, n)
 
