@@ -1,5 +1,5 @@
 """The rounds of a final evaluation: each a fresh data draw and initialization, trained and
-tested, run in a pool of processes.
+tested, run in a pool of processes, or in this one where the jobs need one process.
 
 Each pool process loads the source once (initializer) and is single-threaded unless told
 otherwise.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,8 +109,13 @@ class Rounds:
 
 
 def init_pool(dataset: str, data_dir: str | None, threads: int) -> None:
-    global _source, _threads
     leave_stops_to_parent()
+    prepare(dataset, data_dir, threads)
+
+
+def prepare(dataset: str, data_dir: str | None, threads: int) -> None:
+    """The process's source, loaded once, and the threads each job trains with."""
+    global _source, _threads
     _source = load_source(dataset, Path(data_dir) if data_dir else None)
     _threads = threads
 
@@ -171,8 +176,18 @@ def row(variant: str, index: int, seed: int, result: TrainResult, seconds: float
 def evaluate_rounds(
     jobs: Sequence[Job], *, dataset: str, data_dir: str | None, workers: int
 ) -> Rounds:
-    """Run every job in `workers` processes of cores / workers threads each."""
+    """Run every job in `workers` processes of cores / workers threads each; where one process
+    would do, in this one, with the threads that process would have (the same nets, without a
+    process that imports torch again)."""
     threads = max(1, CORES // workers)
+    total = sum(len(j.rounds) for j in jobs)
+    if min(workers, len(jobs)) == 1:
+        prepare(dataset, data_dir, threads)
+        before = torch.get_num_threads()
+        try:
+            return gather(map(run_job, jobs), total)
+        finally:
+            torch.set_num_threads(before)
     ctx = multiprocessing.get_context("spawn")
     quiet_spawned_processes()
     with children_start_deaf():
@@ -180,15 +195,21 @@ def evaluate_rounds(
             min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
         )
     try:
-        rows, kept = [], None
-        with tqdm(total=sum(len(j.rounds) for j in jobs), unit="run", desc="rounds") as bar:
-            for out in pool.imap_unordered(run_job, jobs):
-                rows.extend(out.rows)
-                kept = out.kept or kept
-                bar.update(len({r.round for r in out.rows}))
+        rounds = gather(pool.imap_unordered(run_job, jobs), total)
         pool.close()
         pool.join()  # the processes end on their own; terminate() below only after an error
-        return Rounds(rows, kept)
+        return rounds
     finally:
         pool.terminate()
         pool.join()
+
+
+def gather(outs: Iterable[Rounds], total: int) -> Rounds:
+    """Every job's rows as its rounds finish, with a progress bar over the rounds."""
+    rows, kept = [], None
+    with tqdm(total=total, unit="run", desc="rounds") as bar:
+        for out in outs:
+            rows.extend(out.rows)
+            kept = out.kept or kept
+            bar.update(len({r.round for r in out.rows}))
+    return Rounds(rows, kept)
