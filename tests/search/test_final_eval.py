@@ -127,6 +127,28 @@ def test_same_seed_same_numbers_other_seed_other_draws(tiny_study: Path, tmp_pat
     assert set(a["variants"]) <= alike  # no ablation
 
 
+def test_work_of_one_process_trains_in_the_command_as_its_worker_would(
+    tiny_study: Path, tmp_path: Path
+) -> None:
+    """One round of one variant trains in the command's own process (no worker to start),
+    with the threads its one worker would have had: the same net as round 0 of two rounds,
+    which go to two worker processes."""
+    rows = {}
+    for rounds in ("1", "2"):
+        (tmp_path / rounds).mkdir()
+        cwd = copy_study(tiny_study, tmp_path / rounds)
+        r = run_cli("search.final_eval", "--study", "tiny", "--rounds", rounds, "--no-ablation",
+                    "--ensemble", "1", "--pack", "off", "--seed", "5", cwd=cwd)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        result = json.loads((cwd / "studies" / "tiny" / "final_eval.json").read_text())
+        assert {row["variant"] for row in result["rounds"]} == {"selection"}
+        rows[rounds] = next(row for row in result["rounds"] if row["round"] == 0)
+    here, worker = rows["1"], rows["2"]
+    assert here["seed"] == worker["seed"] and here["torch_threads"] == worker["torch_threads"]
+    for key in ("train_accuracy", "test_accuracy", "epochs"):
+        assert here[key] == worker[key], key
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
