@@ -181,7 +181,8 @@ def evaluate_rounds(
     process that imports torch again)."""
     threads = max(1, CORES // workers)
     total = sum(len(j.rounds) for j in jobs)
-    if min(workers, len(jobs)) == 1:
+    processes = min(workers, len(jobs))
+    if processes == 1:
         prepare(dataset, data_dir, threads)
         before = torch.get_num_threads()
         try:
@@ -191,9 +192,7 @@ def evaluate_rounds(
     ctx = multiprocessing.get_context("spawn")
     quiet_spawned_processes()
     with children_start_deaf():
-        pool = ctx.Pool(
-            min(workers, len(jobs)), initializer=init_pool, initargs=(dataset, data_dir, threads)
-        )
+        pool = ctx.Pool(processes, initializer=init_pool, initargs=(dataset, data_dir, threads))
     try:
         rounds = gather(pool.imap_unordered(run_job, jobs), total)
         pool.close()
