@@ -1,6 +1,7 @@
 """Benchmark: the final evaluation's rounds in parallel (one 1-thread process per core) vs
-sequential (one process with every core's threads), through the same pool code that
-search.final_eval uses. Runs alternate A and B; medians over the repetitions.
+sequential (every core's threads in one process: the command's own, as search.final_eval
+runs one worker's work), through the code search.final_eval uses. Runs alternate A and B;
+medians over the repetitions.
 
     python benchmarks/final_eval.py [--rounds 10] [--reps 3] [--epochs 20]
 """
@@ -41,7 +42,7 @@ def main() -> None:
     config = replace(CONFIG, epochs=args.epochs)
     seeds = [round_seed(0, r) for r in range(args.rounds)]
     jobs = jobs_for("selection", config, seeds, train_pairs=1000, device="auto", first_net=None,
-                    keep=None, pack=False)  # fmt: skip
+                    keep=None, pack=False, precision="fp32")  # fmt: skip
     arrangements = {f"parallel ({CORES} x 1 thread)": CORES, f"sequential (1 x {CORES})": 1}
     times: dict[str, list[float]] = {name: [] for name in arrangements}
     accuracy: dict[str, list[float]] = {}  # the last rep's, per arrangement
